@@ -1,0 +1,147 @@
+"""Server configuration: one value object, filled from the command line and environment.
+
+Every option has a ``TOURPANEL_*`` environment variable; the command line wins over
+the environment, which wins over the defaults below (the lesson's: port 8080, a
+number every 3 s, a tour update every 5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["FEEDS", "Settings", "parse_settings"]
+
+FEEDS = ("random", "tours")
+MODES = (*FEEDS, "both")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """How to run the feed server; the defaults reproduce the lesson."""
+
+    feeds: tuple[str, ...] = FEEDS
+    host: str = "localhost"
+    port: int = 8080
+    random_interval: float = 3.0
+    tours_interval: float = 5.0
+    seed: str | None = None
+    history: int = 1000
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 5.0
+    max_message_size: int = 4096
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.feeds) - set(FEEDS)
+        if unknown or not self.feeds:
+            raise ValueError(f"feeds must be among {FEEDS}, got {self.feeds}")
+        for name in ("random_interval", "tours_interval", "close_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def interval(self, feed: str) -> float:
+        return self.random_interval if feed == "random" else self.tours_interval
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _heartbeat(text: str) -> float | None:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be 0 (off) or a positive number of seconds")
+    return value or None
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be from 0 to 65535 (0 picks a free port)")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _level(text: str) -> str:
+    level = text.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+# option name, settings field, parser, help
+_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--host", "host", str, "interface to listen on (0.0.0.0 for every interface)"),
+    ("--port", "port", _port, "TCP port; 0 picks a free one"),
+    ("--random-interval", "random_interval", _positive_float, "seconds between numbers"),
+    ("--tours-interval", "tours_interval", _positive_float, "seconds between tour updates"),
+    ("--seed", "seed", str, "seed for reproducible simulated data (random if unset)"),
+    ("--history", "history", _count, "broadcasts kept per feed for RESUME"),
+    ("--ping-interval", "ping_interval", _heartbeat, "seconds between heartbeat pings; 0 off"),
+    ("--ping-timeout", "ping_timeout", _heartbeat, "seconds to wait for a pong; 0 off"),
+    ("--close-timeout", "close_timeout", _positive_float, "seconds to wait for clients on close"),
+    ("--max-message-size", "max_message_size", _count, "largest client message, in bytes"),
+    ("--log-level", "log_level", _level, "DEBUG, INFO, WARNING or ERROR"),
+)
+
+
+def _env_name(field_name: str) -> str:
+    return f"TOURPANEL_{field_name.upper()}"
+
+
+def _parser(defaults: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description=(
+            "Serve the lesson's WebSocket feeds. 'random' and 'tours' serve one feed at "
+            "ws://HOST:PORT (any path), as the lesson's Node servers do; 'both' (the "
+            "default) serves them at /random and /tours. GET /healthz answers JSON."
+        ),
+        epilog="Each option can also be set by the environment variable named after it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("mode", nargs="?", choices=MODES, default="both", help="feeds to serve")
+    for option, name, convert, text in _OPTIONS:
+        parser.add_argument(
+            option,
+            dest=name,
+            type=convert,
+            default=getattr(defaults, name),
+            help=f"{text} [env {_env_name(name)}]",
+        )
+    return parser
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build :class:`Settings` from ``argv`` and ``environ``; exits with a usage error."""
+    environ = {} if environ is None else environ
+    from_env: dict[str, Any] = {}
+    probe = _parser(Settings())
+    for option, name, convert, _ in _OPTIONS:
+        raw = environ.get(_env_name(name))
+        if raw is None or raw == "":
+            continue
+        try:
+            from_env[name] = convert(raw)
+        except ValueError as exc:
+            probe.error(f"{_env_name(name)}={raw!r} is invalid for {option}: {exc}")
+    args = _parser(Settings(**from_env)).parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    values["feeds"] = FEEDS if args.mode == "both" else (args.mode,)
+    return Settings(**values)

@@ -1,0 +1,240 @@
+"""The thin I/O edge: ``websockets`` serving, routing, the broadcast ticks, ``/healthz``.
+
+All decisions live in :mod:`server.feeds`; this module moves bytes. Every write is
+synchronous (:func:`websockets.asyncio.server.broadcast`), so a connection's greeting,
+its replies and the broadcasts it receives never interleave out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosedError
+from websockets.http11 import Request, Response
+
+from .feeds import Feed, RandomFeed, TourFeed
+from .settings import Settings
+from .store import MemoryStore
+
+__all__ = ["FeedServer"]
+
+log = logging.getLogger("server")
+
+HEALTH_PATH = "/healthz"
+
+_FEED_TYPES: dict[str, type[Feed[ServerConnection]]] = {
+    "random": RandomFeed,
+    "tours": TourFeed,
+}
+
+
+def _rng(seed: str | None, feed: str) -> random.Random:
+    """One generator per feed, so each feed's stream depends only on the seed."""
+    return random.Random(None if seed is None else f"{seed}/{feed}")
+
+
+class FeedServer:
+    """The feeds of ``settings`` on one port, as an async context manager.
+
+    ``async with FeedServer(settings) as server:`` listens and ticks; leaving the
+    block closes every connection with 1001 (going away) and waits for them.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.feeds: dict[str, Feed[ServerConnection]] = {
+            name: _FEED_TYPES[name](
+                store=MemoryStore(history=settings.history), rng=_rng(settings.seed, name)
+            )
+            for name in settings.feeds
+        }
+        self._single = len(self.feeds) == 1
+        self._server: Server | None = None
+        self._tickers: list[asyncio.Task[None]] = []
+        self._started = time.monotonic()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> FeedServer:
+        s = self.settings
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,  # permessage-deflate costs ~50 KB per connection
+            ping_interval=s.ping_interval,
+            ping_timeout=s.ping_timeout,
+            close_timeout=s.close_timeout,
+            max_size=s.max_message_size or None,
+        )
+        self._started = time.monotonic()
+        self._tickers = [
+            asyncio.create_task(self._tick_every(name, s.interval(name)), name=f"tick-{name}")
+            for name in self.feeds
+        ]
+        log.info("listening on %s", ", ".join(self.addresses))
+        for name in self.feeds:
+            log.info("%s feed at %s", name, self.url(name))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ticking, close every connection with 1001 (going away), wait for them."""
+        for task in self._tickers:
+            task.cancel()
+        for task in self._tickers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tickers = []
+        if self._server is not None:
+            log.info("closing %d connection(s)", self.connection_count)
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            log.info("server closed")
+
+    # -- addresses ---------------------------------------------------------------------
+
+    @property
+    def addresses(self) -> list[str]:
+        """``host:port`` of every listening socket."""
+        assert self._server is not None, "the server is not started"
+        found = []
+        for sock in self._server.sockets:
+            host, port = sock.getsockname()[:2]
+            found.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        return found
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the server is not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def url(self, feed: str) -> str:
+        """The WebSocket URL of ``feed`` (``/`` serves it when it is the only one)."""
+        path = "" if self._single else f"/{feed}"
+        return f"ws://{self.settings.host}:{self.port}{path}"
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(feed.registry) for feed in self.feeds.values())
+
+    # -- broadcasting ------------------------------------------------------------------
+
+    def tick(self, feed: str) -> None:
+        """Advance ``feed`` one step and deliver its broadcasts now."""
+        for delivery in self.feeds[feed].tick():
+            broadcast(delivery.recipients, delivery.text)
+        log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
+
+    async def _tick_every(self, feed: str, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            try:
+                self.tick(feed)
+            except Exception:
+                log.exception("%s feed tick failed; next tick in %.1f s", feed, interval)
+
+    # -- connections -------------------------------------------------------------------
+
+    def _feed_for(self, path: str) -> Feed[ServerConnection] | None:
+        if self._single:
+            return next(iter(self.feeds.values()))
+        return self.feeds.get(urlsplit(path).path.strip("/"))
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        feed = self._feed_for(conn.request.path if conn.request else "/")
+        assert feed is not None, "process_request rejects unknown paths"
+        _send(conn, feed.connect(conn))
+        peer = _peer(conn)
+        log.info(
+            "client %s connected to %s (%d on this feed, %d in all)",
+            peer,
+            feed.name,
+            len(feed.registry),
+            self.connection_count,
+        )
+        try:
+            async for data in conn:
+                _send(conn, feed.handle(conn, data))
+        except ConnectionClosedError as exc:
+            log.info("client %s dropped: %s", peer, exc)
+        finally:
+            feed.disconnect(conn)
+            log.info(
+                "client %s disconnected from %s (%d on this feed, %d in all)",
+                peer,
+                feed.name,
+                len(feed.registry),
+                self.connection_count,
+            )
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == HEALTH_PATH:
+            return _json_response(conn, http.HTTPStatus.OK, self.health())
+        if self._feed_for(path) is None:
+            paths = ", ".join(f"/{name}" for name in self.feeds)
+            return conn.respond(
+                http.HTTPStatus.NOT_FOUND,
+                f"No feed at {path}. This server has feeds at {paths} "
+                f"and its health at {HEALTH_PATH}.\n",
+            )
+        return None
+
+    def health(self) -> dict[str, Any]:
+        """What ``GET /healthz`` answers."""
+        feeds = {}
+        for name, feed in self.feeds.items():
+            feeds[name] = {
+                "path": "/" if self._single else f"/{name}",
+                "intervalSeconds": self.settings.interval(name),
+                **feed.health(),
+            }
+        return {
+            "status": "ok",
+            "uptimeSeconds": round(time.monotonic() - self._started, 3),
+            "connections": self.connection_count,
+            "feeds": feeds,
+        }
+
+
+def _send(conn: ServerConnection, texts: Iterable[str]) -> None:
+    """Write ``texts`` to one connection now, in order, without awaiting."""
+    for text in texts:
+        broadcast((conn,), text)
+
+
+def _peer(conn: ServerConnection) -> str:
+    address = conn.remote_address
+    return f"{address[0]}:{address[1]}" if address else "unknown peer"
+
+
+def _json_response(conn: ServerConnection, status: http.HTTPStatus, body: Any) -> Response:
+    response = conn.respond(status, json.dumps(body, ensure_ascii=False) + "\n")
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
