@@ -82,9 +82,7 @@ class Feed(Generic[C]):
             return [self.error(exc.code, exc.message)]
 
     def error(self, code: p.ErrorCode, message: str) -> str:
-        return p.encode(
-            p.Error(code=code.value, message=message, timestamp=self._now())
-        )
+        return p.encode(p.Error(code=code.value, message=message, timestamp=self._now()))
 
     # -- broadcasts ----------------------------------------------------------------
 
@@ -106,7 +104,7 @@ class Feed(Generic[C]):
     def _record(self, topic: str | None, message: p.Message) -> Delivery[C]:
         """Number ``message`` with the next ``seq``, encode it once and keep it."""
         seq = self.store.last_seq + 1
-        text = p.encode(replace(message, seq=seq))  # type: ignore[type-var]
+        text = p.encode(replace(message, seq=seq))  # type: ignore[call-arg]
         self.store.append(Entry(seq, topic, text))
         return Delivery(self.registry.recipients(topic), text)
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.http11 import Request, Response
 
 from .feeds import Feed, RandomFeed, TourFeed
@@ -74,8 +74,7 @@ class FeedServer:
             s.port,
             process_request=self._process_request,
             compression=None,  # permessage-deflate costs ~50 KB per connection
-            ping_interval=s.ping_interval,
-            ping_timeout=s.ping_timeout,
+            ping_interval=None,  # our own heartbeat drops dead peers without a close wait
             close_timeout=s.close_timeout,
             max_size=s.max_message_size or None,
         )
@@ -176,12 +175,14 @@ class FeedServer:
             len(feed.registry),
             self.connection_count,
         )
+        heartbeat = asyncio.create_task(self._heartbeat(conn, peer))
         try:
             async for data in conn:
                 _send(conn, feed.handle(conn, data))
         except ConnectionClosedError as exc:
             log.info("client %s dropped: %s", peer, exc)
         finally:
+            heartbeat.cancel()
             feed.disconnect(conn)
             log.info(
                 "client %s disconnected from %s (%d on this feed, %d in all)",
@@ -190,6 +191,31 @@ class FeedServer:
                 len(feed.registry),
                 self.connection_count,
             )
+
+    async def _heartbeat(self, conn: ServerConnection, peer: str) -> None:
+        """Ping every ``ping_interval``; a peer silent for ``ping_timeout`` is cut off.
+
+        Like the lesson's ``ws.terminate()``, a dead peer is aborted at once rather
+        than sent a closing handshake it will never answer, so it leaves every
+        subscription within interval + timeout.
+        """
+        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        if interval is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    async with asyncio.timeout(timeout):
+                        await (await conn.ping())
+                except TimeoutError:
+                    log.warning(
+                        "client %s did not answer a ping within %.1f s; dropping it",
+                        peer,
+                        timeout,
+                    )
+                    conn.transport.abort()
+                    return
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path

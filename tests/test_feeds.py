@@ -28,7 +28,9 @@ def loads(texts: list[str]) -> list[dict[str, Any]]:
     return [json.loads(t) for t in texts]
 
 
-def delivered(feed: TourFeed[str] | RandomFeed[str], ticks: int = 1) -> list[tuple[set[str], dict[str, Any]]]:
+def delivered(
+    feed: TourFeed[str] | RandomFeed[str], ticks: int = 1
+) -> list[tuple[set[str], dict[str, Any]]]:
     out = []
     for _ in range(ticks):
         out.extend((set(d.recipients), json.loads(d.text)) for d in feed.tick())
@@ -67,7 +69,9 @@ def test_tours_greeting_is_the_lessons_plus_position() -> None:
 
 def test_random_greeting_and_broadcast() -> None:
     feed = numbers()
-    assert loads(feed.connect("a"))[0]["message"] == "Bienvenue sur le serveur de nombres aléatoires!"
+    assert (
+        loads(feed.connect("a"))[0]["message"] == "Bienvenue sur le serveur de nombres aléatoires!"
+    )
     [(to, message)] = delivered(feed)
     assert to == {"a"}
     assert message["type"] == "RANDOM_NUMBER"
@@ -121,7 +125,9 @@ def test_unsubscribe_replies_with_what_is_left() -> None:
         ("tours", "not json", "bad_json"),
     ],
 )
-def test_bad_requests_get_an_error_not_an_exception(feed_name: str, payload: str | bytes, code: str) -> None:
+def test_bad_requests_get_an_error_not_an_exception(
+    feed_name: str, payload: str | bytes, code: str
+) -> None:
     feed = tours() if feed_name == "tours" else numbers()
     feed.connect("a")
     [reply] = loads(feed.handle("a", payload))
@@ -153,7 +159,12 @@ def test_resume_replays_exactly_the_missed_broadcasts() -> None:
     feed.connect("b")
     replies = loads(feed.handle("b", '{"type":"RESUME","epoch":"E","seq":4}'))
     assert replies[:-1] == [m for m in sent if m["seq"] > 4]
-    assert replies[-1] == {"type": "RESUMED", "epoch": "E", "seq": sent[-1]["seq"], "replayed": len(replies) - 1}
+    assert replies[-1] == {
+        "type": "RESUMED",
+        "epoch": "E",
+        "seq": sent[-1]["seq"],
+        "replayed": len(replies) - 1,
+    }
 
 
 def test_resume_respects_subscriptions() -> None:

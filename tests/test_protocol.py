@@ -26,7 +26,10 @@ STAMP = "2025-01-08T10:50:00.000Z"
         ),
         (
             p.InitialState(
-                tour_id="tour_paris", tour_name="Paris City Tour", available_seats=20, timestamp=STAMP
+                tour_id="tour_paris",
+                tour_name="Paris City Tour",
+                available_seats=20,
+                timestamp=STAMP,
             ),
             '{"type":"INITIAL_STATE","tourId":"tour_paris","tourName":"Paris City Tour",'
             '"availableSeats":20,"timestamp":"2025-01-08T10:50:00.000Z"}',
@@ -134,7 +137,9 @@ def test_decode_client_rejects_invalid_payloads(
         ({"type": "RESUME", "epoch": "e1", "seq": 0, "x": 1}, p.Resume(epoch="e1", seq=0)),
     ],
 )
-def test_decode_client_accepts_client_messages(payload: dict[str, object], expected: p.Message) -> None:
+def test_decode_client_accepts_client_messages(
+    payload: dict[str, object], expected: p.Message
+) -> None:
     assert p.decode_client(json.dumps(payload)) == expected
 
 

@@ -22,11 +22,11 @@ def run_tours(seed: int, steps: int) -> list[list[SeatChange]]:
 
 
 def test_the_lesson_catalogue() -> None:
-    assert DEFAULT_TOURS == (
+    assert (
         Tour("tour_paris", "Paris City Tour", 20),
         Tour("tour_london", "London Eye Experience", 15),
         Tour("tour_rome", "Rome Colosseum Tour", 18),
-    )
+    ) == DEFAULT_TOURS
 
 
 def test_numbers_are_1_to_100_and_reproducible() -> None:
@@ -48,7 +48,7 @@ def test_each_sale_takes_one_to_three_seats_and_never_goes_negative() -> None:
     for _ in range(2000):
         sale, *refill = sell_seats(rng, seats)
         assert not sale.reset
-        assert 0 <= sale.seats
+        assert sale.seats >= 0
         sold = seats[sale.tour_id] - sale.seats
         assert sold in {1, 2, 3} or (sale.seats == 0 and sold < 3)
         seats[sale.tour_id] = sale.seats

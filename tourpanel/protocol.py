@@ -333,9 +333,7 @@ def _build(cls: type[Message], payload: dict[str, Any]) -> Message:
             )
         value = payload[wire_name]
         expected = _EXPECTED[str(f.type)]
-        wrong = not isinstance(value, expected) or (
-            expected is int and isinstance(value, bool)
-        )
+        wrong = not isinstance(value, expected) or (expected is int and isinstance(value, bool))
         if wrong:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,

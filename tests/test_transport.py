@@ -1,0 +1,254 @@
+"""The feeds over real sockets on loopback: greeting, broadcast, subscriptions, resume,
+bad input, heartbeat and health."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from .conftest import TIMEOUT, ServerThread, greet, open_client, recv_json, send_json, wait_until
+
+
+def test_random_feed_greets_then_broadcasts(server: ServerThread) -> None:
+    with open_client(server.url("random")) as ws:
+        [welcome] = greet(ws, "random")
+        assert welcome["type"] == "WELCOME"
+        assert welcome["message"] == "Bienvenue sur le serveur de nombres aléatoires!"
+        server.tick("random")
+        number = recv_json(ws)
+        assert number["type"] == "RANDOM_NUMBER"
+        assert 1 <= number["value"] <= 100
+        assert number["seq"] == welcome["seq"] + 1
+        assert number["epoch"] == welcome["epoch"]
+        assert number["timestamp"].endswith("Z")
+
+
+def test_tours_feed_greets_with_every_tour(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as ws:
+        welcome, *states = greet(ws, "tours")
+        assert welcome["message"] == "Connecté au serveur de disponibilité des tours"
+        assert [(s["type"], s["tourId"], s["availableSeats"]) for s in states] == [
+            ("INITIAL_STATE", "tour_paris", 20),
+            ("INITIAL_STATE", "tour_london", 15),
+            ("INITIAL_STATE", "tour_rome", 18),
+        ]
+        server.tick("tours")
+        update = recv_json(ws)
+        assert update["type"] == "AVAILABILITY_UPDATE"
+        assert list(update)[:5] == ["type", "tourId", "tourName", "availableSeats", "timestamp"]
+
+
+@pytest.mark.parametrize("path", ["", "/", "/anything?x=1"])
+def test_a_single_feed_answers_on_any_path_like_the_lesson(
+    make_server: Callable[..., ServerThread], path: str
+) -> None:
+    server = make_server(feeds=("tours",))
+    with open_client(f"ws://127.0.0.1:{server.server.port}{path}") as ws:
+        assert greet(ws, "tours")[0]["feed"] == "tours"
+
+
+def test_broadcast_reaches_every_client_identically(server: ServerThread) -> None:
+    with ExitStack() as stack:
+        clients = [stack.enter_context(open_client(server.url("tours"))) for _ in range(8)]
+        for ws in clients:
+            greet(ws, "tours")
+        server.tick("tours", times=3)
+        received = [[ws.recv(timeout=TIMEOUT) for _ in range(3)] for ws in clients]
+        assert all(r == received[0] for r in received)
+        assert [json.loads(m)["seq"] for m in received[0]] == [1, 2, 3]
+
+
+def test_subscribers_get_only_their_tours(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as everything, open_client(server.url("tours")) as rome:
+        greet(everything, "tours")
+        greet(rome, "tours")
+        send_json(rome, {"type": "SUBSCRIBE", "tourId": "tour_rome"})
+        assert recv_json(rome) == {
+            "type": "SUBSCRIBED",
+            "tourId": "tour_rome",
+            "tourIds": ["tour_rome"],
+        }
+        server.tick("tours", times=40)
+        sent = server.health()["feeds"]["tours"]["seq"]  # resets add broadcasts to ticks
+        every = [recv_json(everything) for _ in range(sent)]
+        expected = [m for m in every if m["tourId"] == "tour_rome"]
+        assert expected, "40 seeded ticks include Rome"
+        assert len(expected) < len(every)
+        assert [recv_json(rome) for _ in expected] == expected
+        send_json(rome, {"type": "PING"})
+        assert recv_json(rome)["type"] == "PONG", "nothing else was queued for the subscriber"
+
+
+def test_resume_fills_the_gap_in_order(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as ws:
+        welcome = greet(ws, "tours")[0]
+        server.tick("tours", times=2)
+        seen = [recv_json(ws) for _ in range(2)]
+    server.tick("tours", times=5)  # missed while away
+    with open_client(server.url("tours")) as ws:
+        greet(ws, "tours")
+        send_json(ws, {"type": "RESUME", "epoch": welcome["epoch"], "seq": seen[-1]["seq"]})
+        replayed = [recv_json(ws) for _ in range(5)]
+        assert [m["seq"] for m in replayed] == [3, 4, 5, 6, 7]
+        assert all(m["type"] == "AVAILABILITY_UPDATE" for m in replayed)
+        assert recv_json(ws) == {
+            "type": "RESUMED",
+            "epoch": welcome["epoch"],
+            "seq": 7,
+            "replayed": 5,
+        }
+        server.tick("tours")
+        assert recv_json(ws)["seq"] == 8, "live broadcasts continue after the replay"
+
+
+def test_resume_outside_history_gets_a_snapshot(make_server: Callable[..., ServerThread]) -> None:
+    server = make_server(history=3)
+    with open_client(server.url("tours")) as ws:
+        epoch = greet(ws, "tours")[0]["epoch"]
+    server.tick("tours", times=10)
+    with open_client(server.url("tours")) as ws:
+        greet(ws, "tours")
+        send_json(ws, {"type": "RESUME", "epoch": epoch, "seq": 2})
+        snapshot = recv_json(ws)
+        assert (snapshot["type"], snapshot["reason"]) == ("SNAPSHOT", "too_old")
+        states = [recv_json(ws) for _ in range(3)]
+        assert [s["type"] for s in states] == ["INITIAL_STATE"] * 3
+        assert {s["seq"] for s in states} == {snapshot["seq"]}
+
+
+BAD_INPUT: list[tuple[str | bytes, str]] = [
+    ("hello", "bad_json"),
+    ('{"type":"SUBSCRIBE"', "bad_json"),
+    ("[]", "bad_message"),
+    ('{"tourId":"tour_rome"}', "bad_message"),
+    ('{"type":"TELEPORT"}', "unknown_type"),
+    ('{"type":"SUBSCRIBE","tourId":7}', "bad_field"),
+    ('{"type":"RESUME","epoch":"x","seq":"7"}', "bad_field"),
+    ('{"type":"SUBSCRIBE","tourId":"tour_atlantis"}', "unknown_tour"),
+    (b"\x00\x01binary", "bad_message"),
+]
+
+
+@pytest.mark.parametrize(("payload", "code"), BAD_INPUT)
+def test_bad_input_gets_an_error_and_everyone_carries_on(
+    server: ServerThread, payload: str | bytes, code: str
+) -> None:
+    with open_client(server.url("tours")) as bad, open_client(server.url("tours")) as good:
+        greet(bad, "tours")
+        greet(good, "tours")
+        bad.send(payload)
+        error = recv_json(bad)
+        assert error["type"] == "ERROR"
+        assert error["code"] == code
+        assert error["message"]
+        server.tick("tours")
+        assert recv_json(bad)["type"] == "AVAILABILITY_UPDATE", "the sender stays connected"
+        assert recv_json(good)["type"] == "AVAILABILITY_UPDATE"
+
+
+def test_oversized_message_closes_only_that_connection(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    server = make_server(max_message_size=1024)
+    with open_client(server.url("tours")) as bad, open_client(server.url("tours")) as good:
+        greet(bad, "tours")
+        greet(good, "tours")
+        bad.send(json.dumps({"type": "PING", "padding": "x" * 5000}))
+        with pytest.raises(ConnectionClosed) as info:
+            recv_json(bad)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1009  # message too big
+        server.tick("tours")
+        assert recv_json(good)["type"] == "AVAILABILITY_UPDATE"
+
+
+def silent_client(url: str, *, first: dict[str, Any] | None = None) -> socket.socket:
+    """Open a WebSocket, optionally send one message, then never read again (so never pong)."""
+    protocol = ClientProtocol(parse_uri(url))
+    protocol.send_request(protocol.connect())
+    uri = parse_uri(url)
+    sock = socket.create_connection((uri.host, uri.port), timeout=TIMEOUT)
+    sock.sendall(b"".join(protocol.data_to_send()))
+    while protocol.state is State.CONNECTING:
+        protocol.receive_data(sock.recv(65536))
+    assert protocol.state is State.OPEN, protocol.handshake_exc
+    if first is not None:
+        protocol.send_text(json.dumps(first).encode())
+        sock.sendall(b"".join(protocol.data_to_send()))
+    return sock
+
+
+def test_a_client_that_stops_answering_pings_is_dropped(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    interval, timeout = 0.5, 0.5
+    server = make_server(ping_interval=interval, ping_timeout=timeout)
+    baseline = server.health()["feeds"]["tours"]
+    with open_client(server.url("tours")) as healthy:  # answers pings from its own thread
+        sock = silent_client(
+            server.url("tours"), first={"type": "SUBSCRIBE", "tourId": "tour_rome"}
+        )
+        try:
+            wait_until(lambda: server.health()["feeds"]["tours"]["subscribers"] == {"tour_rome": 1})
+            started = time.monotonic()
+            # Slack covers the ping timer's phase and a slow machine.
+            wait_until(
+                lambda: server.health()["feeds"]["tours"]["connections"] == 1,
+                timeout=interval + timeout + 2.0,
+            )
+            assert time.monotonic() - started <= interval + timeout + 2.0
+            after = server.health()["feeds"]["tours"]
+            assert after["subscribers"] == baseline["subscribers"] == {}
+            greet(healthy, "tours")
+            server.tick("tours")
+            assert recv_json(healthy)["type"] == "AVAILABILITY_UPDATE", "the healthy client stays"
+        finally:
+            sock.close()
+
+
+def test_healthz_reports_feeds_and_connections(server: ServerThread) -> None:
+    with open_client(server.url("random")) as ws:
+        greet(ws, "random")
+        server.tick("random", times=2)
+        health = wait_until(lambda: (h := server.health()) and h["connections"] == 1 and h)
+    assert health["status"] == "ok"
+    assert health["uptimeSeconds"] >= 0
+    assert health["feeds"]["random"]["path"] == "/random"
+    assert health["feeds"]["random"]["seq"] == 2
+    assert health["feeds"]["random"]["intervalSeconds"] == 3600
+    assert health["feeds"]["tours"]["connections"] == 0
+    with urllib.request.urlopen(f"{server.http_base}/healthz", timeout=TIMEOUT) as reply:
+        assert reply.headers["Content-Type"] == "application/json"
+
+
+def test_unknown_path_is_a_helpful_404(server: ServerThread) -> None:
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.http_base}/trains", timeout=TIMEOUT)
+    assert info.value.code == 404
+    body = info.value.read().decode()
+    info.value.close()
+    assert "/random" in body
+    assert "/tours" in body
+
+
+def test_server_close_says_going_away(make_server: Callable[..., ServerThread]) -> None:
+    server = make_server()
+    with open_client(server.url("tours")) as ws:
+        greet(ws, "tours")
+        server.stop()
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=TIMEOUT)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1001
