@@ -54,7 +54,7 @@ class Feed(Generic[C]):
     def connect(self, conn: C) -> list[str]:
         """Register ``conn``; returns what to send it first (``WELCOME``, then state)."""
         self.registry.add(conn)
-        stamp = p.format_timestamp(self.clock())
+        stamp = self._now()
         welcome = p.Welcome(
             message=self.welcome_text,
             timestamp=stamp,

@@ -94,7 +94,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--ping-interval", "ping_interval", _heartbeat, "seconds between heartbeat pings; 0 off"),
     ("--ping-timeout", "ping_timeout", _heartbeat, "seconds to wait for a pong; 0 off"),
     ("--close-timeout", "close_timeout", _positive_float, "seconds to wait for clients on close"),
-    ("--max-message-size", "max_message_size", _count, "largest client message, in bytes"),
+    (
+        "--max-message-size",
+        "max_message_size",
+        _count,
+        "largest client message in bytes; 0 for no limit",
+    ),
     ("--log-level", "log_level", _level, "DEBUG, INFO, WARNING or ERROR"),
 )
 

@@ -149,8 +149,10 @@ class FeedServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
         while True:
-            deadline += interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            # Fixed cadence without drift; after a stall (a suspended laptop), skip
+            # the missed ticks instead of firing them in a burst.
+            deadline = max(deadline + interval, loop.time())
+            await asyncio.sleep(deadline - loop.time())
             try:
                 self.tick(feed)
             except Exception:

@@ -16,6 +16,7 @@ import pytest
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
+from websockets.sync.client import connect
 from websockets.uri import parse_uri
 
 from .conftest import TIMEOUT, ServerThread, greet, open_client, recv_json, send_json, wait_until
@@ -57,6 +58,14 @@ def test_a_single_feed_answers_on_any_path_like_the_lesson(
     server = make_server(feeds=("tours",))
     with open_client(f"ws://127.0.0.1:{server.server.port}{path}") as ws:
         assert greet(ws, "tours")[0]["feed"] == "tours"
+
+
+def test_compression_is_off_even_when_the_client_offers_it(server: ServerThread) -> None:
+    with connect(server.url("tours"), open_timeout=TIMEOUT) as ws:  # offers permessage-deflate
+        assert ws.request is not None
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
 
 
 def test_broadcast_reaches_every_client_identically(server: ServerThread) -> None:
