@@ -13,6 +13,7 @@ import http
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -70,7 +71,7 @@ class FeedServer:
         s = self.settings
         self._server = await serve(
             self._handle,
-            s.host,
+            _listen_hosts(s.host, s.port),  # type: ignore[arg-type]  # create_server takes a list
             s.port,
             process_request=self._process_request,
             compression=None,  # permessage-deflate costs ~50 KB per connection
@@ -247,6 +248,23 @@ class FeedServer:
             "connections": self.connection_count,
             "feeds": feeds,
         }
+
+
+def _listen_hosts(host: str, port: int) -> str | list[str]:
+    """Where to bind: ``localhost`` means both loopbacks, as clients may try either.
+
+    The lesson's Node server listens on every interface, so a browser that resolves
+    ``localhost`` to ``::1`` reaches it; binding only what the resolver lists first
+    would not. With port 0 each socket would get its own port, so only IPv4 is used.
+    """
+    if host != "localhost" or port == 0 or not socket.has_ipv6:
+        return host
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return "127.0.0.1"
+    return ["127.0.0.1", "::1"]
 
 
 def _send(conn: ServerConnection, texts: Iterable[str]) -> None:

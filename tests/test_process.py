@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -193,3 +194,23 @@ def test_help_documents_every_option_and_its_variable() -> None:
         assert option in done.stdout
         variable = "TOURPANEL_" + option.removeprefix("--").replace("-", "_").upper()
         assert variable in done.stdout
+
+
+def test_localhost_listens_on_both_loopbacks() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    with socket.socket() as sock:  # a free port; the tiny race is acceptable here
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ServerProcess("tours", "--host", "localhost", "--port", str(port))
+    try:
+        line = server.wait_for(re.compile(r"listening on (.*)"))[1]
+        assert sorted(line.split(", ")) == [f"127.0.0.1:{port}", f"[::1]:{port}"]
+        for host in ("127.0.0.1", "[::1]"):
+            with open_client(f"ws://{host}:{port}") as ws:
+                assert greet(ws, "tours")[0]["type"] == "WELCOME"
+    finally:
+        server.close()
