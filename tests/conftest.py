@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from server import FeedServer, Settings
+from server import Settings
+from server.background import BackgroundServer
 
 T = TypeVar("T")
 
@@ -46,59 +44,8 @@ def wait_until(
         time.sleep(interval)
 
 
-class ServerThread:
-    """A :class:`FeedServer` running on its own event loop in a background thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self._started: Future[FeedServer] = Future()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="feed-server", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._serve())
-        self.loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        try:
-            async with FeedServer(self.settings) as server:
-                self._started.set_result(server)
-                await self._stop.wait()
-        except BaseException as exc:
-            if not self._started.done():
-                self._started.set_exception(exc)
-            raise
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        self.server = self._started.result(timeout=TIMEOUT)
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            assert self._stop is not None
-            self.loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(TIMEOUT)
-            assert not self._thread.is_alive(), "server thread did not stop"
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the server's loop and return its result."""
-
-        async def run() -> T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(TIMEOUT)
-
-    def tick(self, feed: str, times: int = 1) -> None:
-        """Broadcast ``times`` steps of ``feed`` right now."""
-        for _ in range(times):
-            self.call(lambda: self.server.tick(feed))
-
-    def url(self, feed: str) -> str:
-        return self.server.url(feed)
+class ServerThread(BackgroundServer):
+    """A background feed server with test conveniences."""
 
     @property
     def http_base(self) -> str:
@@ -115,7 +62,8 @@ def make_server() -> Iterator[Callable[..., ServerThread]]:
     started: list[ServerThread] = []
 
     def make(**overrides: Any) -> ServerThread:
-        thread = ServerThread(replace(QUIET, **overrides)).start()
+        thread = ServerThread(replace(QUIET, **overrides))
+        thread.start()
         started.append(thread)
         return thread
 

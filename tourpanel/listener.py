@@ -1,0 +1,277 @@
+"""A background WebSocket client per feed, filling a :class:`FeedBuffer`.
+
+The listener runs its own event loop in a daemon thread and never touches Panel or
+Bokeh: its only output is rows in the buffer and counters read by :meth:`stats`.
+The receive loop does as little as possible per message (parse, flatten, append),
+so a fast feed never stalls on rendering.
+
+Reconnection uses exponential backoff with full jitter (the pure :func:`backoff`
+generator), reset after a healthy stretch. Ordering, de-duplication and ``RESUME``
+after a reconnection are decided by the pure :class:`~tourpanel.sequencer.Sequencer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+
+from .buffer import DEFAULT_MAXLEN, FeedBuffer
+from .sequencer import Sequencer
+
+__all__ = [
+    "FeedListener",
+    "FeedStats",
+    "Reconnect",
+    "Status",
+    "backoff",
+    "shared_listener",
+    "stop_shared_listeners",
+]
+
+log = logging.getLogger("tourpanel.listener")
+
+
+class Status(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reconnect:
+    """Backoff policy: delays grow from ``base`` to ``cap`` seconds, with full jitter."""
+
+    base: float = 1.0
+    cap: float = 30.0
+    healthy_after: float = 10.0  # connected this long, the next failure starts over
+    open_timeout: float = 10.0
+
+
+def backoff(
+    base: float = 1.0, cap: float = 30.0, rng: random.Random | None = None
+) -> Iterator[float]:
+    """Delays before each retry: uniform in [0, min(cap, base·2ⁿ)] (full jitter).
+
+    Jitter spreads a classroom of clients so they do not all reconnect at once
+    when a feed comes back.
+    """
+    draw = rng or random.Random()
+    attempt = 0
+    while True:
+        yield draw.uniform(0, min(cap, base * 2 ** min(attempt, 32)))
+        attempt += 1
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStats:
+    """A snapshot of a listener's health, safe to read from any thread."""
+
+    url: str
+    status: Status
+    messages: int
+    last_received: float | None  # POSIX seconds
+    last_timestamp: str | None  # the server's timestamp of the latest message
+    next_retry_at: float | None  # POSIX seconds, while reconnecting
+    gaps: int
+    resyncs: int
+    reconnects: int
+    last_error: str | None
+    epoch: str | None
+    seq: int | None
+
+
+class FeedListener:
+    """Listens to one feed URL in a background thread and appends rows to ``buffer``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        buffer: FeedBuffer | None = None,
+        maxlen: int = DEFAULT_MAXLEN,
+        reconnect: Reconnect = Reconnect(),
+        subscriptions: tuple[str, ...] = (),
+    ) -> None:
+        self.url = url
+        self.buffer = buffer if buffer is not None else FeedBuffer(maxlen)
+        self.reconnect = reconnect
+        self.subscriptions = subscriptions
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        # Written by the listener thread only; plain attributes are read atomically.
+        self._status = Status.CONNECTING
+        self._messages = 0
+        self._last_received: float | None = None
+        self._last_timestamp: str | None = None
+        self._next_retry_at: float | None = None
+        self._reconnects = 0
+        self._last_error: str | None = None
+        self._sequencer = Sequencer(subscriptions=subscriptions)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> FeedListener:
+        """Start listening in a daemon thread (idempotent)."""
+        if self._thread is None:
+            ready = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(ready,), name=f"listener {self.url}", daemon=True
+            )
+            self._thread.start()
+            ready.wait()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection and end the thread."""
+        if self._loop is not None and self._main is not None:
+            self._loop.call_soon_threadsafe(self._main.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._status = Status.DISCONNECTED
+
+    def stats(self) -> FeedStats:
+        return FeedStats(
+            url=self.url,
+            status=self._status,
+            messages=self._messages,
+            last_received=self._last_received,
+            last_timestamp=self._last_timestamp,
+            next_retry_at=self._next_retry_at,
+            gaps=self._sequencer.gaps,
+            resyncs=self._sequencer.resyncs,
+            reconnects=self._reconnects,
+            last_error=self._sequencer.server_error or self._last_error,
+            epoch=self._sequencer.epoch,
+            seq=self._sequencer.seq,
+        )
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        self._main = loop.create_task(self._listen())
+        ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(self._main)
+        loop.close()
+        self._status = Status.DISCONNECTED
+
+    # -- connection loop ---------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delays = backoff(self.reconnect.base, self.reconnect.cap)
+        while True:
+            connected_at = None
+            try:
+                async with connect(
+                    self.url, open_timeout=self.reconnect.open_timeout, max_size=None
+                ) as ws:
+                    connected_at = time.monotonic()
+                    self._status, self._next_retry_at = Status.CONNECTED, None
+                    log.info("connected to %s", self.url)
+                    await self._receive(ws)
+                    self._last_error = "the server closed the connection"
+            except InvalidURI as exc:
+                self._last_error = f"invalid feed URL: {exc}"
+                log.error("%s; fix the URL and restart", self._last_error)
+                self._status = Status.DISCONNECTED
+                return
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                self._last_error = _describe(exc)
+            self._sequencer.disconnected()
+            if connected_at is not None and (
+                time.monotonic() - connected_at >= self.reconnect.healthy_after
+            ):
+                delays = backoff(self.reconnect.base, self.reconnect.cap)
+            delay = next(delays)
+            self._status = Status.RECONNECTING
+            self._next_retry_at = time.time() + delay
+            self._reconnects += 1
+            log.warning(
+                "feed %s unavailable (%s); retrying in %.1f s", self.url, self._last_error, delay
+            )
+            await asyncio.sleep(delay)
+            self._next_retry_at = None
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for data in ws:
+            received = time.time()
+            try:
+                message = json.loads(data)
+            except ValueError:
+                log.debug("skipped a message that is not JSON from %s", self.url)
+                continue
+            if not isinstance(message, dict):
+                continue
+            self._messages += 1
+            self._last_received = received
+            stamp = message.get("timestamp")
+            if isinstance(stamp, str):
+                self._last_timestamp = stamp
+            rows, replies = self._sequencer.receive(message, received)
+            if rows:
+                self.buffer.extend(rows)
+            for reply in replies:
+                await ws.send(json.dumps(reply))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, human explanation of why a connection failed or ended."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused — is the feed running?"
+    if isinstance(exc, InvalidStatus):
+        return f"the server answered HTTP {exc.response.status_code} — check the URL path"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+# -- one listener per feed per process -----------------------------------------------
+
+_shared: dict[tuple[str, tuple[str, ...]], FeedListener] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_listener(
+    url: str,
+    *,
+    maxlen: int = DEFAULT_MAXLEN,
+    reconnect: Reconnect = Reconnect(),
+    subscriptions: tuple[str, ...] = (),
+) -> FeedListener:
+    """The process's running listener for ``url``, started on first use.
+
+    Every dashboard session and notebook cell asking for the same feed shares it:
+    ten open tabs mean one upstream connection.
+    """
+    key = (url, subscriptions)
+    with _shared_lock:
+        listener = _shared.get(key)
+        if listener is None:
+            listener = FeedListener(
+                url, maxlen=maxlen, reconnect=reconnect, subscriptions=subscriptions
+            )
+            _shared[key] = listener.start()
+        return listener
+
+
+def stop_shared_listeners() -> None:
+    """Stop every shared listener (tests, notebook clean-up)."""
+    with _shared_lock:
+        listeners = list(_shared.values())
+        _shared.clear()
+    for listener in listeners:
+        listener.stop()
