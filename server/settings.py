@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["FEEDS", "Settings", "parse_settings"]
+from tourpanel.options import Option, parse_options, positive_float
+
+__all__ = ["FEEDS", "OPTIONS", "Settings", "parse_settings"]
 
 FEEDS = ("random", "tours")
 MODES = (*FEEDS, "both")
@@ -48,13 +49,6 @@ class Settings:
         return self.random_interval if feed == "random" else self.tours_interval
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be a positive number of seconds")
-    return value
-
-
 def _heartbeat(text: str) -> float | None:
     value = float(text)
     if value < 0:
@@ -65,7 +59,7 @@ def _heartbeat(text: str) -> float | None:
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
-        raise ValueError("must be from 0 to 65535 (0 picks a free port)")
+        raise ValueError("must be from 0 to 65535 (0 picks a free one)")
     return value
 
 
@@ -83,32 +77,30 @@ def _level(text: str) -> str:
     return level
 
 
-# option name, settings field, parser, help
-_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
-    ("--host", "host", str, "interface to listen on (0.0.0.0 for every interface)"),
-    ("--port", "port", _port, "TCP port; 0 picks a free one"),
-    ("--random-interval", "random_interval", _positive_float, "seconds between numbers"),
-    ("--tours-interval", "tours_interval", _positive_float, "seconds between tour updates"),
-    ("--seed", "seed", str, "seed for reproducible simulated data (random if unset)"),
-    ("--history", "history", _count, "broadcasts kept per feed for RESUME"),
-    ("--ping-interval", "ping_interval", _heartbeat, "seconds between heartbeat pings; 0 off"),
-    ("--ping-timeout", "ping_timeout", _heartbeat, "seconds to wait for a pong; 0 off"),
-    ("--close-timeout", "close_timeout", _positive_float, "seconds to wait for clients on close"),
-    (
+OPTIONS = (
+    Option("--host", "host", str, "interface to listen on (0.0.0.0 for every interface)"),
+    Option("--port", "port", _port, "TCP port; 0 picks a free one"),
+    Option("--random-interval", "random_interval", positive_float, "seconds between numbers"),
+    Option("--tours-interval", "tours_interval", positive_float, "seconds between tour updates"),
+    Option("--seed", "seed", str, "seed for reproducible simulated data (random if unset)"),
+    Option("--history", "history", _count, "broadcasts kept per feed for RESUME"),
+    Option("--ping-interval", "ping_interval", _heartbeat, "seconds between pings; 0 off"),
+    Option("--ping-timeout", "ping_timeout", _heartbeat, "seconds to wait for a pong; 0 off"),
+    Option("--close-timeout", "close_timeout", positive_float, "seconds to wait on close"),
+    Option(
         "--max-message-size",
         "max_message_size",
         _count,
         "largest client message in bytes; 0 for no limit",
     ),
-    ("--log-level", "log_level", _level, "DEBUG, INFO, WARNING or ERROR"),
+    Option("--log-level", "log_level", _level, "DEBUG, INFO, WARNING or ERROR"),
 )
 
 
-def _env_name(field_name: str) -> str:
-    return f"TOURPANEL_{field_name.upper()}"
-
-
-def _parser(defaults: Settings) -> argparse.ArgumentParser:
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build :class:`Settings` from ``argv`` and ``environ``; exits with a usage error."""
     parser = argparse.ArgumentParser(
         prog="python -m server",
         description=(
@@ -120,33 +112,6 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("mode", nargs="?", choices=MODES, default="both", help="feeds to serve")
-    for option, name, convert, text in _OPTIONS:
-        parser.add_argument(
-            option,
-            dest=name,
-            type=convert,
-            default=getattr(defaults, name),
-            help=f"{text} [env {_env_name(name)}]",
-        )
-    return parser
-
-
-def parse_settings(
-    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """Build :class:`Settings` from ``argv`` and ``environ``; exits with a usage error."""
-    environ = {} if environ is None else environ
-    from_env: dict[str, Any] = {}
-    probe = _parser(Settings())
-    for option, name, convert, _ in _OPTIONS:
-        raw = environ.get(_env_name(name))
-        if raw is None or raw == "":
-            continue
-        try:
-            from_env[name] = convert(raw)
-        except ValueError as exc:
-            probe.error(f"{_env_name(name)}={raw!r} is invalid for {option}: {exc}")
-    args = _parser(Settings(**from_env)).parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
-    values["feeds"] = FEEDS if args.mode == "both" else (args.mode,)
-    return Settings(**values)
+    args = parse_options(parser, OPTIONS, Settings(), argv, environ or {})
+    values = {option.field: getattr(args, option.field) for option in OPTIONS}
+    return Settings(feeds=FEEDS if args.mode == "both" else (args.mode,), **values)

@@ -1,0 +1,226 @@
+"""The dashboard in a real browser: ``panel serve tourpanel/app.py`` driven by Chromium.
+
+Needs Debian's Chromium at /usr/bin/chromium (``.ci/run`` installs it); skipped
+with a reason otherwise. Each test saves a screenshot under ``artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import TIMEOUT, wait_until
+from .test_process import LISTENING, ServerProcess
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = os.environ.get("TOURPANEL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FAST_FEEDS = {"TOURPANEL_TOURS_INTERVAL": "0.3", "TOURPANEL_RANDOM_INTERVAL": "0.15"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium (or set TOURPANEL_CHROMIUM)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+class PanelApp:
+    """``panel serve tourpanel/app.py`` on a free loopback port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/app"
+        self.log = ARTIFACTS / f"panel-{self.port}.log"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "panel", "serve", "tourpanel/app.py",
+                "--address", "127.0.0.1", "--port", str(self.port),
+                "--allow-websocket-origin", f"127.0.0.1:{self.port}",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_until(self._ready, timeout=60)
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, f"panel serve exited:\n{self.log.read_text()}"
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[..., PanelApp]]:
+    apps: list[PanelApp] = []
+
+    def start(**env: str) -> PanelApp:
+        app = PanelApp(env)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
+    """Open pages that may only talk to localhost; screenshot the last one at the end."""
+    contexts: list[Any] = []
+    outside: list[str] = []
+
+    def guard(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in {"127.0.0.1", "localhost"} or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    def open_(url: str) -> Any:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        contexts.append(context)
+        context.route("**/*", guard)
+        page = context.new_page()
+        page.goto(url)
+        return page
+
+    yield open_
+    if contexts:
+        last = contexts[-1].pages[-1]
+        last.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    for context in contexts:
+        context.close()
+    assert outside == [], f"the page tried to reach the internet: {outside}"
+
+
+def seats(page: Any) -> dict[str, int]:
+    cards = page.locator(".tp-card")
+    return {
+        cards.nth(i).get_attribute("data-tour"): int(cards.nth(i).get_attribute("data-seats"))
+        for i in range(cards.count())
+    }
+
+
+def points(page: Any, tour: str) -> int:
+    return int(
+        page.evaluate(
+            """name => {
+                for (const doc of window.Bokeh.documents) {
+                    const source = doc.get_model_by_name(name);
+                    if (source) return source.data.y.length;
+                }
+                return 0;
+            }""",
+            f"seats-{tour}",
+        )
+    )
+
+
+def feed_status(page: Any, feed: str) -> str | None:
+    row = page.locator(f'tr[data-feed="{feed}"]')
+    return row.get_attribute("data-status") if row.count() else None
+
+
+def test_built_in_feeds_come_alive_from_one_command(
+    serve_app: Callable[..., PanelApp], open_page: Callable[[str], Any]
+) -> None:
+    app = serve_app(**FAST_FEEDS)
+    page = open_page(app.url)
+    wait_until(lambda: len(seats(page)) == 3, timeout=30)
+    assert set(seats(page)) == {"tour_paris", "tour_london", "tour_rome"}
+    first, first_points = seats(page), points(page, "tour_paris")
+    wait_until(lambda: seats(page) != first)
+    wait_until(lambda: points(page, "tour_paris") > first_points)
+    wait_until(lambda: page.locator(".tp-history li").count() == 10)
+    assert page.locator(".tp-number-value").inner_text().strip().isdigit()
+    assert feed_status(page, "tours") == "connected"
+    assert feed_status(page, "random") == "connected"
+
+
+def test_external_feed_down_and_back(
+    serve_app: Callable[..., PanelApp], open_page: Callable[[str], Any]
+) -> None:
+    port = free_port()
+    args = ("--port", str(port), "--tours-interval", "0.3", "--random-interval", "0.15")
+    feed = ServerProcess(*args)
+    try:
+        feed.wait_for(LISTENING)
+        app = serve_app(
+            TOURPANEL_TOURS_URL=f"ws://127.0.0.1:{port}/tours",
+            TOURPANEL_RANDOM_URL=f"ws://127.0.0.1:{port}/random",
+            TOURPANEL_RECONNECT_BASE="0.2",
+            TOURPANEL_RECONNECT_CAP="0.5",
+        )
+        pages = [open_page(app.url) for _ in range(3)]
+        page = pages[-1]
+        wait_until(lambda: len(seats(page)) == 3, timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT) as reply:
+            health = reply.read().decode()
+        assert '"connections": 2' in health, "three tabs share one connection per feed"
+        feed.proc.send_signal(signal.SIGTERM)
+        assert feed.proc.wait(TIMEOUT) == 0
+        wait_until(lambda: feed_status(page, "tours") == "reconnecting")
+        assert "reconnecting" in page.locator('tr[data-feed="tours"] .tp-badge').inner_text()
+        page.screenshot(path=str(ARTIFACTS / "external_feed_down.png"), full_page=True)
+    finally:
+        feed.close()
+    feed = ServerProcess(*args)
+    try:
+        feed.wait_for(LISTENING)
+        wait_until(lambda: feed_status(page, "tours") == "connected", timeout=30)
+        before = page.locator(".tp-history li").first.inner_text()
+        wait_until(lambda: page.locator(".tp-history li").first.inner_text() != before)
+        wait_until(lambda: "resyncs" in page.locator(".tp-status").inner_text())
+        resyncs = page.locator('tr[data-feed="tours"] td').nth(5).inner_text()
+        assert resyncs == "1", "a restarted feed has a new history: resynced from a snapshot"
+    finally:
+        feed.close()

@@ -1,0 +1,177 @@
+"""The Panel components rendered headless: flush, then assert on the Bokeh models."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource
+from panel.models import HTML
+from pyviz_comms import Comm
+
+from tourpanel.labels import LABELS, labels_for
+from tourpanel.listener import FeedListener
+from tourpanel.summaries import RateMeter, availability_level, histogram, message_age
+from tourpanel.views import Dashboard, FeedStatus, RandomPanel, SeatChart, TourCards
+
+STAMP = "2025-01-08T10:50:{:02d}.000Z"
+
+
+@pytest.fixture
+def listener() -> Iterator[FeedListener]:
+    """A listener that is never started: the tests fill its (real) buffer directly."""
+    feed = FeedListener("ws://127.0.0.1:9/unused")
+    yield feed
+    feed.stop()
+
+
+def tour(
+    tour_id: str, seats: int, second: int = 0, kind: str = "AVAILABILITY_UPDATE"
+) -> dict[str, Any]:
+    names = {"tour_paris": "Paris City Tour", "tour_rome": "Rome Colosseum Tour"}
+    return {
+        "type": kind,
+        "tourId": tour_id,
+        "tourName": names.get(tour_id, tour_id),
+        "availableSeats": seats,
+        "timestamp": STAMP.format(second),
+    }
+
+
+def number(value: int, second: int = 0) -> dict[str, Any]:
+    return {"type": "RANDOM_NUMBER", "value": value, "timestamp": STAMP.format(second)}
+
+
+def render(view: Any) -> Any:
+    return view.__panel__().get_root(Document(), comm=Comm())
+
+
+def html_text(root: Any) -> str:
+    return " ".join(html.unescape(model.text) for model in root.select({"type": HTML}))
+
+
+def test_tour_cards_wait_then_show_each_tour_coloured(listener: FeedListener) -> None:
+    cards = TourCards(listener=listener)
+    root = render(cards)
+    assert "Waiting for tour data" in html_text(root)
+    listener.buffer.extend(
+        [tour("tour_paris", 20, kind="INITIAL_STATE"), tour("tour_rome", 7), tour("tour_x", 2)]
+    )
+    assert cards.flush() == 3
+    text = html_text(root)
+    assert 'data-tour="tour_paris" data-seats="20"' in text
+    assert "tp-card tp-high" in text
+    assert 'class="tp-card tp-medium" data-tour="tour_rome"' in text
+    assert 'class="tp-card tp-low" data-tour="tour_x"' in text
+    assert "Rome Colosseum Tour" in text
+    listener.buffer.append(tour("tour_paris", 4, second=5))
+    cards.flush()
+    assert 'class="tp-card tp-low" data-tour="tour_paris" data-seats="4"' in html_text(root)
+
+
+def test_seat_chart_streams_one_line_per_tour_with_rollover(listener: FeedListener) -> None:
+    chart = SeatChart(listener=listener, max_points=10)
+    root = render(chart)
+    listener.buffer.extend(tour("tour_paris", 20 - i, second=i) for i in range(15))
+    listener.buffer.append(tour("tour_rome", 18, kind="INITIAL_STATE"))
+    listener.buffer.append({"type": "WELCOME", "message": "hi", "timestamp": STAMP.format(0)})
+    chart.flush()
+    sources = {s.name: s for s in root.select({"type": ColumnDataSource})}
+    paris = sources["seats-tour_paris"].data
+    assert list(paris["y"]) == [float(20 - i) for i in range(5, 15)]  # the newest 10
+    assert list(sources["seats-tour_rome"].data["y"]) == [18.0]
+    assert paris["x"][1] - paris["x"][0] == 1000.0  # one second apart, in milliseconds
+    listener.buffer.append(tour("tour_paris", 1, second=20))
+    chart.flush()
+    assert sources["seats-tour_paris"].data["y"][-1] == 1.0
+    assert len(sources["seats-tour_paris"].data["y"]) == 10
+
+
+def test_random_panel_history_and_histogram(listener: FeedListener) -> None:
+    panel = RandomPanel(listener=listener)
+    root = render(panel)
+    assert "Waiting for the first number" in html_text(root)
+    values = [5, 15, 15, 100, 1, 42, 42, 42, 99, 60, 61, 7]
+    listener.buffer.extend(number(v, second=i) for i, v in enumerate(values))
+    panel.flush()
+    text = html_text(root)
+    assert '<div class="tp-number-value">7</div>' in text
+    history = [int(part.split("<")[0]) for part in text.split('tp-history-value">')[1:]]
+    assert history == list(reversed(values))[:10]
+    bars = next(s for s in root.select({"type": ColumnDataSource}) if s.name == "random-histogram")
+    assert list(bars.data["top"]) == [3, 2, 0, 0, 3, 1, 1, 0, 0, 2]
+    assert list(bars.data["range"])[:2] == ["1–10", "11–20"]
+    expected = next(
+        s for s in root.select({"type": ColumnDataSource}) if s.name == "random-expected"
+    )
+    assert list(expected.data["y"]) == [1.2, 1.2]
+
+
+def test_histogram_counts_the_whole_buffer_not_only_new_rows(listener: FeedListener) -> None:
+    panel = RandomPanel(listener=listener)
+    listener.buffer.extend(number(50) for _ in range(4))
+    panel.flush()
+    listener.buffer.append(number(50))
+    panel.flush()
+    assert list(panel.bars.data["top"])[4] == 5
+
+
+def test_feed_status_reports_state_and_counters(listener: FeedListener) -> None:
+    status = FeedStatus(listeners={"tours": listener})
+    root = render(status)
+    status.flush()
+    text = html_text(root)
+    assert 'data-feed="tours" data-status="connecting"' in text
+    assert "msg/s" in text
+
+
+def test_dashboard_flushes_every_part_in_one_go(listener: FeedListener) -> None:
+    numbers = FeedListener("ws://127.0.0.1:9/numbers")
+    try:
+        board = Dashboard(tours=listener, random=numbers, labels=labels_for("fr"))
+        root = render(board)
+        listener.buffer.append(tour("tour_paris", 12, kind="INITIAL_STATE"))
+        numbers.buffer.append(number(33))
+        assert board.flush() == 3  # the card and the chart each apply the tour row
+        text = html_text(root)
+        assert 'data-seats="12"' in text
+        assert "places" in text  # the French labels reach every part
+        assert '<div class="tp-number-value">33</div>' in text
+    finally:
+        numbers.stop()
+
+
+def test_labels_exist_in_both_languages() -> None:
+    assert set(LABELS) == {"en", "fr"}
+    assert labels_for("FR").waiting_tours == "En attente des données des tours..."
+    with pytest.raises(ValueError, match="en, fr"):
+        labels_for("de")
+
+
+@pytest.mark.parametrize(
+    ("seats", "level"),
+    [(20, "high"), (11, "high"), (10, "medium"), (5, "medium"), (4, "low"), (0, "low")],
+)
+def test_availability_levels_follow_the_lesson(seats: int, level: str) -> None:
+    assert availability_level(seats) == level
+
+
+def test_histogram_bins_and_expectation() -> None:
+    hist = histogram([1, 10, 11, 100, 0, 101], bins=10)
+    assert list(hist.counts) == [2, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert hist.expected == 0.4
+    assert (hist.left[0], hist.right[0], hist.right[-1]) == (1, 10, 100)
+    with pytest.raises(ValueError, match="evenly"):
+        histogram([], bins=7)
+
+
+def test_rate_meter_and_message_age() -> None:
+    meter = RateMeter(window=5)
+    assert meter.update(0, now=0.0) == 0.0
+    assert meter.update(10, now=1.0) == 10.0
+    assert meter.update(20, now=2.0) == 10.0
+    assert message_age("2025-01-08T10:50:00.000Z", 1736333401.5) == 1.5
+    assert message_age(None, 0) is None

@@ -1,0 +1,79 @@
+"""Dashboard configuration: ``panel serve tourpanel/app.py --args …`` or ``TOURPANEL_*``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from .buffer import DEFAULT_MAXLEN
+from .labels import LABELS
+from .listener import Reconnect
+from .options import Option, parse_options, positive_float
+
+__all__ = ["DashboardConfig", "parse_config"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DashboardConfig:
+    """What the dashboard shows and how; no URL means the built-in feeds."""
+
+    tours_url: str | None = None
+    random_url: str | None = None
+    language: str = "en"
+    flush_ms: int = 250
+    buffer_rows: int = DEFAULT_MAXLEN
+    chart_points: int = 2000
+    reconnect_base: float = Reconnect().base
+    reconnect_cap: float = Reconnect().cap
+
+    @property
+    def reconnect(self) -> Reconnect:
+        return Reconnect(base=self.reconnect_base, cap=self.reconnect_cap)
+
+
+def _language(text: str) -> str:
+    if text.lower() not in LABELS:
+        raise ValueError(f"must be one of {', '.join(LABELS)}")
+    return text.lower()
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return convert
+
+
+def _url(text: str) -> str | None:
+    if not text:
+        return None
+    if not text.startswith(("ws://", "wss://")):
+        raise ValueError("must start with ws:// or wss://")
+    return text
+
+
+OPTIONS = (
+    Option("--tours-url", "tours_url", _url, "tours feed URL (default: built-in feed)"),
+    Option("--random-url", "random_url", _url, "random feed URL (default: built-in feed)"),
+    Option("--language", "language", _language, "labels: en or fr (the lesson's wording)"),
+    Option("--flush-ms", "flush_ms", _whole(20), "milliseconds between screen updates"),
+    Option("--buffer-rows", "buffer_rows", _whole(1), "rows kept per feed"),
+    Option("--chart-points", "chart_points", _whole(10), "points kept per tour line"),
+    Option("--reconnect-base", "reconnect_base", positive_float, "first retry delay cap (s)"),
+    Option("--reconnect-cap", "reconnect_cap", positive_float, "longest retry delay (s)"),
+)
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> DashboardConfig:
+    """Read the dashboard's options; a bad value exits with a message naming it."""
+    parser = argparse.ArgumentParser(
+        prog="panel serve tourpanel/app.py --args",
+        description="Live dashboard of the tour and random-number feeds.",
+        epilog="Each option can also be set by the environment variable named after it.",
+    )
+    args = parse_options(parser, OPTIONS, DashboardConfig(), argv, environ)
+    return DashboardConfig(**{f.name: getattr(args, f.name) for f in fields(DashboardConfig)})

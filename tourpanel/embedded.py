@@ -1,0 +1,34 @@
+"""The built-in feeds, started once per process on a free loopback port.
+
+``panel serve tourpanel/app.py`` and the notebooks use them when no feed URL is
+given, so the dashboard shows live data with nothing else running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+
+from server.background import BackgroundServer
+from server.settings import parse_settings
+
+__all__ = ["embedded_feeds"]
+
+_server: BackgroundServer | None = None
+_lock = threading.Lock()
+
+
+def embedded_feeds(environ: Mapping[str, str] | None = None) -> BackgroundServer:
+    """The process's built-in feed server (both feeds), started on first call.
+
+    The server's own ``TOURPANEL_*`` variables (intervals, seed, …) apply; it always
+    listens on 127.0.0.1 on a free port.
+    """
+    global _server
+    with _lock:
+        if _server is None:
+            settings = parse_settings([], environ or {})
+            settings = replace(settings, host="127.0.0.1", port=0, feeds=("random", "tours"))
+            _server = BackgroundServer(settings).start()
+        return _server

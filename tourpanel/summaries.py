@@ -1,0 +1,95 @@
+"""Small pure computations behind the views: levels, bins, rates, times — no Panel."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from .sim import RANDOM_MAX, RANDOM_MIN
+
+__all__ = [
+    "Histogram",
+    "RateMeter",
+    "availability_level",
+    "histogram",
+    "local_time",
+    "message_age",
+]
+
+
+def availability_level(seats: int) -> str:
+    """The lesson's colour bands: more than 10 high, 5–10 medium, under 5 low."""
+    if seats > 10:
+        return "high"
+    if seats >= 5:
+        return "medium"
+    return "low"
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts of values per bin, with what a uniform draw would give."""
+
+    left: np.ndarray  # first value of each bin
+    right: np.ndarray  # last value of each bin
+    counts: np.ndarray
+    expected: float  # per bin, for the same number of draws
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+
+def histogram(
+    values: Iterable[int], *, bins: int = 10, low: int = RANDOM_MIN, high: int = RANDOM_MAX
+) -> Histogram:
+    """Bin whole numbers ``low``..``high`` into ``bins`` equal ranges (1–10, 11–20, …)."""
+    span = high - low + 1
+    if span % bins:
+        raise ValueError(f"{bins} bins do not split {low}..{high} evenly")
+    width = span // bins
+    data = np.fromiter(values, dtype=np.int64)
+    data = data[(data >= low) & (data <= high)]
+    counts = np.bincount((data - low) // width, minlength=bins)
+    left = low + width * np.arange(bins)
+    return Histogram(left, left + width - 1, counts, expected=len(data) / bins)
+
+
+def local_time(iso: str) -> str:
+    """``HH:MM:SS`` of an ISO-8601 timestamp in this machine's time zone."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def message_age(iso: str | None, now: float) -> float | None:
+    """Seconds between a server timestamp and ``now`` (POSIX seconds)."""
+    if iso is None:
+        return None
+    try:
+        return now - datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+class RateMeter:
+    """Messages per second over a sliding window of (time, total) samples."""
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def update(self, total: int, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
+            self._samples.popleft()
+        first_time, first_total = self._samples[0]
+        elapsed = now - first_time
+        return (total - first_total) / elapsed if elapsed > 0 else 0.0

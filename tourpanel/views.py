@@ -1,0 +1,390 @@
+"""Panel components for live feeds: tour cards, seat chart, random numbers, feed status.
+
+Each component reads its feed's buffer through a cursor and applies every new row
+in one batch per flush, inside ``pn.io.hold()``. A flush runs from a periodic
+callback on the session's own event loop (``start()``), never from the listener
+thread. Each browser session builds its own components, figures and sources.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import deque
+from datetime import datetime, tzinfo
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from . import charts
+from .buffer import FeedBuffer, Row
+from .labels import LABELS, Labels
+from .listener import FeedListener, Status
+from .summaries import RateMeter, availability_level, histogram, local_time, message_age
+
+__all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]
+
+TOUR_TYPES = frozenset({"INITIAL_STATE", "AVAILABILITY_UPDATE"})
+NUMBER_TYPE = "RANDOM_NUMBER"
+
+CSS = """
+:host { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+.tp-cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 16px; }
+.tp-card { background: #fff; border-radius: 10px; box-shadow: 0 2px 6px rgba(0,0,0,.12);
+  overflow: hidden; border-left: 6px solid #999; }
+.tp-card.tp-high { border-left-color: #28a745; }
+.tp-card.tp-medium { border-left-color: #ffc107; }
+.tp-card.tp-low { border-left-color: #dc3545; }
+.tp-card-header { background: linear-gradient(135deg, #667eea 0%, #764ba2 100%); color: #fff;
+  padding: 10px 14px; font-weight: 600; font-size: 16px; }
+.tp-card-body { display: flex; align-items: baseline; justify-content: center; gap: 8px;
+  padding: 12px 0 4px; }
+.tp-dot { width: 14px; height: 14px; border-radius: 50%; display: inline-block;
+  align-self: center; }
+.tp-high .tp-dot { background: #28a745; } .tp-medium .tp-dot { background: #ffc107; }
+.tp-low .tp-dot { background: #dc3545; }
+.tp-seats { font-size: 40px; font-weight: 700; color: #333; }
+.tp-unit { color: #6c757d; font-size: 16px; }
+.tp-updated { text-align: center; color: #6c757d; font-size: 12px; padding: 4px 0 10px; }
+.tp-waiting { color: #6c757d; font-style: italic; padding: 16px; text-align: center; }
+.tp-number { background: linear-gradient(135deg, #667eea 0%, #764ba2 100%); color: #fff;
+  border-radius: 10px; text-align: center; padding: 14px; }
+.tp-number-label { opacity: .9; font-size: 14px; }
+.tp-number-value { font-size: 56px; font-weight: 700; line-height: 1.1; }
+.tp-number-time { opacity: .85; font-size: 13px; }
+.tp-history h4 { margin: 10px 0 6px; color: #333; }
+.tp-history ol { list-style: none; padding: 0; margin: 0; }
+.tp-history li { display: flex; justify-content: space-between; background: #f8f9fa;
+  border-radius: 6px; padding: 4px 10px; margin-bottom: 4px; }
+.tp-history-value { font-weight: 700; color: #667eea; }
+.tp-history-time { color: #6c757d; font-size: 12px; }
+.tp-status { border-collapse: collapse; font-size: 13px; }
+.tp-status td, .tp-status th { padding: 3px 8px; text-align: left; white-space: nowrap; }
+.tp-status th { color: #6c757d; font-weight: 500; }
+.tp-badge { border-radius: 12px; padding: 2px 10px; font-weight: 600; }
+.tp-badge.connected { background: #d4edda; color: #155724; }
+.tp-badge.connecting, .tp-badge.reconnecting { background: #fff3cd; color: #856404; }
+.tp-badge.disconnected { background: #f8d7da; color: #721c24; }
+"""
+
+
+def _html(text: str, **params: Any) -> pn.pane.HTML:
+    return pn.pane.HTML(text, stylesheets=[CSS], sizing_mode="stretch_width", **params)
+
+
+def _waiting(text: str) -> str:
+    return f'<div class="tp-waiting">{html.escape(text)}</div>'
+
+
+class LiveView(pn.viewable.Viewer):
+    """Base of the live components: a periodic, batched flush of new data."""
+
+    labels = param.ClassSelector(
+        class_=Labels, default=LABELS["en"], doc="Texts to show (see tourpanel.labels)."
+    )
+    flush_period = param.Integer(
+        default=250, bounds=(20, None), doc="Milliseconds between two flushes."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._callback: Any = None
+
+    def flush(self, now: float | None = None) -> int:
+        """Apply everything new in one held batch; returns how many rows it applied."""
+        with pn.io.hold():
+            return self._update(time.time() if now is None else now)
+
+    def _update(self, now: float) -> int:
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        self.flush()
+
+    def start(self) -> LiveView:
+        """Flush every ``flush_period`` ms in this session; stops when the session closes."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.flush_period)
+            if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+                pn.state.on_session_destroyed(lambda _context: self.stop())
+        return self
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+
+class FeedView(LiveView):
+    """A live view of one feed's buffer, read through a cursor."""
+
+    listener = param.ClassSelector(class_=FeedListener, doc="The feed to show.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._cursor = 0  # from the oldest held row: a new tab shows the buffered history
+
+    @property
+    def buffer(self) -> FeedBuffer:
+        assert self.listener is not None, "give the view a listener"
+        return self.listener.buffer
+
+    def _update(self, now: float) -> int:
+        batch = self.buffer.since(self._cursor)
+        self._cursor = batch.cursor
+        if batch.rows:
+            self._apply(batch.rows, now)
+        return len(batch.rows)
+
+    def _apply(self, rows: list[Row], now: float) -> None:
+        raise NotImplementedError
+
+
+class TourCards(FeedView):
+    """One card per tour: name, seats coloured by the lesson's thresholds, last update."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._tours: dict[str, tuple[str, int, str]] = {}
+        self._pane = _html(self._render(), name="tour-cards")
+
+    def _apply(self, rows: list[Row], now: float) -> None:
+        changed = False
+        for row in rows:
+            tour_id, seats = row.get("tourId"), row.get("availableSeats")
+            if (
+                row.get("type") in TOUR_TYPES
+                and isinstance(tour_id, str)
+                and isinstance(seats, int)
+            ):
+                name = str(row.get("tourName") or tour_id)
+                self._tours[tour_id] = (name, seats, str(row.get("timestamp", "")))
+                changed = True
+        if changed:
+            self._pane.object = self._render()
+
+    def _render(self) -> str:
+        if not self._tours:
+            return _waiting(self.labels.waiting_tours)
+        cards = []
+        for tour_id, (name, seats, stamp) in self._tours.items():
+            cards.append(
+                f'<div class="tp-card tp-{availability_level(seats)}" '
+                f'data-tour="{html.escape(tour_id)}" data-seats="{seats}">'
+                f'<div class="tp-card-header">{html.escape(name)}</div>'
+                f'<div class="tp-card-body"><span class="tp-dot"></span>'
+                f'<span class="tp-seats">{seats}</span>'
+                f'<span class="tp-unit">{html.escape(self.labels.seats)}</span></div>'
+                f'<div class="tp-updated">{html.escape(self.labels.updated)} '
+                f"{html.escape(local_time(stamp))}</div></div>"
+            )
+        return f'<div class="tp-cards">{"".join(cards)}</div>'
+
+    def __panel__(self) -> pn.pane.HTML:
+        return self._pane
+
+
+class SeatChart(FeedView):
+    """Seats over time, a step line per tour, streamed with rollover."""
+
+    max_points = param.Integer(default=2000, bounds=(10, None), doc="Points kept per tour.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.figure = charts.seat_figure(self.labels)
+        self.sources: dict[str, Any] = {}
+        self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+
+    def _apply(self, rows: list[Row], now: float) -> None:
+        tours = [
+            r for r in rows if r.get("type") in TOUR_TYPES and isinstance(r.get("tourId"), str)
+        ]
+        if not tours:
+            return
+        frame = pd.DataFrame.from_records(
+            tours, columns=["tourId", "tourName", "availableSeats", "timestamp"]
+        )
+        stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601", errors="coerce")
+        # Wall-clock time of this machine, as milliseconds for Bokeh's datetime axis.
+        local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
+        frame["x"] = local.to_numpy().astype("datetime64[ms]").astype("float64")
+        frame = frame.dropna(subset=["x", "availableSeats"])
+        for tour_id, group in frame.groupby("tourId", sort=False):
+            source = self.sources.get(str(tour_id))
+            if source is None:
+                name = str(group["tourName"].iloc[-1] or tour_id)
+                source = charts.add_tour_line(self.figure, str(tour_id), name, len(self.sources))
+                self.sources[str(tour_id)] = source
+            source.stream(
+                {
+                    "x": group["x"].to_numpy(),
+                    "y": group["availableSeats"].to_numpy(dtype="float64"),
+                    "name": group["tourName"].astype(str).to_numpy(),
+                },
+                rollover=self.max_points,
+            )
+
+    def __panel__(self) -> pn.pane.Bokeh:
+        return self._pane
+
+
+def _local_zone() -> tzinfo | None:
+    return datetime.now().astimezone().tzinfo
+
+
+class RandomPanel(FeedView):
+    """The current number, the last ten newest first, and the distribution so far."""
+
+    history_length = param.Integer(default=10, bounds=(1, None), doc="Numbers in the history.")
+    bins = param.Integer(default=10, doc="Histogram bins over 1–100 (a divisor of 100).")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._recent: deque[tuple[Any, str]] = deque(maxlen=self.history_length)
+        self.figure, self.bars, self.expected = charts.histogram_figure(self.labels)
+        self._current = _html(_waiting(self.labels.waiting_number), name="random-current")
+        self._history = _html("", name="random-history")
+        self._pane = pn.Row(
+            pn.Column(self._current, self._history, width=320),
+            pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+    def _apply(self, rows: list[Row], now: float) -> None:
+        numbers = [r for r in rows if r.get("type") == NUMBER_TYPE and _is_number(r.get("value"))]
+        if not numbers:
+            return
+        for row in numbers[-self.history_length :]:
+            self._recent.appendleft((row["value"], str(row.get("timestamp", ""))))
+        value, stamp = self._recent[0]
+        self._current.object = (
+            f'<div class="tp-number"><div class="tp-number-label">'
+            f"{html.escape(self.labels.current_number)}</div>"
+            f'<div class="tp-number-value">{value}</div>'
+            f'<div class="tp-number-time">{html.escape(self.labels.received_at)} '
+            f"{html.escape(local_time(stamp))}</div></div>"
+        )
+        items = "".join(
+            f'<li><span class="tp-history-value">{v}</span>'
+            f'<span class="tp-history-time">{html.escape(local_time(t))}</span></li>'
+            for v, t in self._recent
+        )
+        self._history.object = (
+            f'<div class="tp-history"><h4>{html.escape(self.labels.history)}</h4>'
+            f"<ol>{items}</ol></div>"
+        )
+        self._update_histogram()
+
+    def _update_histogram(self) -> None:
+        """Recomputed from the whole buffer once per flush, never per message."""
+        values = (
+            int(r["value"])
+            for r in self.buffer.rows()
+            if r.get("type") == NUMBER_TYPE and _is_number(r.get("value"))
+        )
+        hist = histogram(values, bins=self.bins)
+        self.bars.data = {
+            "center": (hist.left + hist.right) / 2,
+            "top": hist.counts,
+            "width": np.full(len(hist.counts), (hist.right[0] - hist.left[0] + 1) * 0.9),
+            "range": [f"{lo}–{hi}" for lo, hi in zip(hist.left, hist.right, strict=True)],
+        }
+        edge = hist.left[0] - 0.5, hist.right[-1] + 0.5
+        self.expected.data = {"x": list(edge), "y": [hist.expected, hist.expected]}
+
+    def __panel__(self) -> pn.Row:
+        return self._pane
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class FeedStatus(LiveView):
+    """Per feed: connection state, messages per second, message age, gaps and resyncs."""
+
+    listeners = param.Dict(default={}, doc="Feed name → FeedListener.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._meters = {name: RateMeter() for name in self.listeners}
+        self._pane = _html(self._render(time.time()), name="feed-status")
+
+    def _update(self, now: float) -> int:
+        text = self._render(now)
+        if text != self._pane.object:
+            self._pane.object = text
+        return 0
+
+    def _render(self, now: float) -> str:
+        text = self.labels
+        head = "".join(
+            f"<th>{html.escape(h)}</th>"
+            for h in ("", "", text.rate, text.age, text.gaps, text.resyncs)
+        )
+        rows = []
+        for name, listener in self.listeners.items():
+            stats = listener.stats()
+            rate = self._meters[name].update(stats.messages)
+            age = message_age(stats.last_timestamp, now)
+            rows.append(
+                f'<tr data-feed="{html.escape(name)}" data-status="{stats.status.value}">'
+                f"<td><b>{html.escape(name)}</b></td>"
+                f'<td><span class="tp-badge {stats.status.value}" '
+                f'title="{html.escape(stats.last_error or "")}">'
+                f"{html.escape(self._status_text(stats.status, stats.next_retry_at, now))}"
+                f"</span></td><td>{rate:.1f}</td>"
+                f"<td>{'–' if age is None else f'{age:.1f} s'}</td>"
+                f"<td>{stats.gaps}</td><td>{stats.resyncs}</td></tr>"
+            )
+        return f'<table class="tp-status"><tr>{head}</tr>{"".join(rows)}</table>'
+
+    def _status_text(self, status: Status, retry_at: float | None, now: float) -> str:
+        if status is Status.RECONNECTING:
+            seconds = max(0.0, (retry_at or now) - now)
+            return self.labels.reconnecting.format(seconds=f"{seconds:.0f}")
+        return str(getattr(self.labels, status.value))
+
+    def __panel__(self) -> pn.pane.HTML:
+        return self._pane
+
+
+class Dashboard(LiveView):
+    """The whole page: status, tour cards, seat chart and random numbers, flushed together."""
+
+    tours = param.ClassSelector(class_=FeedListener, default=None, doc="The tours feed.")
+    random = param.ClassSelector(class_=FeedListener, default=None, doc="The random feed.")
+    max_points = param.Integer(default=2000, bounds=(10, None), doc="Chart points per tour.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        shared = {"labels": self.labels}
+        self.parts: list[LiveView] = []
+        feeds = {name: lis for name, lis in (("tours", self.tours), ("random", self.random)) if lis}
+        self.status = FeedStatus(listeners=feeds, **shared)
+        self.parts.append(self.status)
+        sections: list[Any] = []
+        if self.tours is not None:
+            self.cards = TourCards(listener=self.tours, **shared)
+            self.chart = SeatChart(listener=self.tours, max_points=self.max_points, **shared)
+            self.parts += [self.cards, self.chart]
+            sections += [pn.pane.Markdown(f"## {self.labels.tours_title}"), self.cards, self.chart]
+        if self.random is not None:
+            self.numbers = RandomPanel(listener=self.random, **shared)
+            self.parts.append(self.numbers)
+            sections += [pn.pane.Markdown(f"## {self.labels.random_title}"), self.numbers]
+        header = pn.Row(
+            pn.pane.Markdown(f"# {self.labels.title}", sizing_mode="stretch_width"),
+            self.status,
+            sizing_mode="stretch_width",
+        )
+        self._layout = pn.Column(header, *sections, sizing_mode="stretch_width", max_width=1200)
+
+    def _update(self, now: float) -> int:
+        return sum(part._update(now) for part in self.parts)
+
+    def __panel__(self) -> pn.Column:
+        return self._layout
