@@ -90,6 +90,19 @@ def test_seat_chart_streams_one_line_per_tour_with_rollover(listener: FeedListen
     assert len(sources["seats-tour_paris"].data["y"]) == 10
 
 
+def test_seat_chart_carries_each_tour_on_to_now(listener: FeedListener) -> None:
+    chart = SeatChart(listener=listener)
+    root = render(chart)
+    listener.buffer.append(tour("tour_rome", 18, second=0, kind="INITIAL_STATE"))
+    chart.flush(now=1736333400.0)  # the update's own time
+    chart.flush(now=1736333460.0)  # a minute later, nothing new
+    sources = {s.name: s for s in root.select({"type": ColumnDataSource})}
+    line, tail = sources["seats-tour_rome"].data, sources["seats-now-tour_rome"].data
+    assert list(tail["y"]) == [18.0, 18.0]
+    assert tail["x"][0] == line["x"][-1]
+    assert tail["x"][1] - tail["x"][0] == 60_000.0
+
+
 def test_random_panel_history_and_histogram(listener: FeedListener) -> None:
     panel = RandomPanel(listener=listener)
     root = render(panel)

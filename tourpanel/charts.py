@@ -6,11 +6,12 @@ models with stable names so that tests and browsers can find them.
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from .labels import Labels
+from .sim import RANDOM_MAX, RANDOM_MIN
 
 __all__ = ["add_tour_line", "histogram_figure", "seat_figure"]
 
@@ -33,15 +34,22 @@ def seat_figure(labels: Labels) -> figure:
     return fig
 
 
-def add_tour_line(fig: figure, tour_id: str, name: str, index: int) -> ColumnDataSource:
-    """A step line for one tour; returns its (empty) source, named ``seats-<tourId>``."""
+def add_tour_line(
+    fig: figure, tour_id: str, name: str, index: int
+) -> tuple[ColumnDataSource, ColumnDataSource]:
+    """A step line for one tour, and its flat tail from the last update to now.
+
+    Returns the (empty) sources, named ``seats-<tourId>`` and ``seats-now-<tourId>``.
+    """
     source = ColumnDataSource({"x": [], "y": [], "name": []}, name=f"seats-{tour_id}")
+    tail = ColumnDataSource({"x": [], "y": []}, name=f"seats-now-{tour_id}")
     color = Category10_10[index % len(Category10_10)]
     fig.step("x", "y", source=source, mode="after", line_width=2, color=color, legend_label=name)
     fig.scatter("x", "y", source=source, size=4, color=color)
+    fig.line("x", "y", source=tail, line_width=2, color=color, line_dash="dotted")
     fig.legend.location = "bottom_left"
     fig.legend.click_policy = "hide"
-    return source
+    return source, tail
 
 
 def histogram_figure(labels: Labels) -> tuple[figure, ColumnDataSource, ColumnDataSource]:
@@ -54,6 +62,7 @@ def histogram_figure(labels: Labels) -> tuple[figure, ColumnDataSource, ColumnDa
         sizing_mode="stretch_width",
         toolbar_location=None,
         name="random-histogram-figure",
+        x_range=Range1d(start=RANDOM_MIN - 0.5, end=RANDOM_MAX + 0.5),
         y_range=DataRange1d(start=0),
     )
     bars = ColumnDataSource(

@@ -188,15 +188,31 @@ class TourCards(FeedView):
 
 
 class SeatChart(FeedView):
-    """Seats over time, a step line per tour, streamed with rollover."""
+    """Seats over time, a step line per tour, streamed with rollover.
+
+    A dotted tail carries each tour's last value on to the present, so a tour that
+    has not changed for a while still reads as a line, not a lone dot.
+    """
 
     max_points = param.Integer(default=2000, bounds=(10, None), doc="Points kept per tour.")
+    tail_period = param.Number(default=1.0, bounds=(0, None), doc="Seconds between tail moves.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.figure = charts.seat_figure(self.labels)
         self.sources: dict[str, Any] = {}
+        self._tails: dict[str, tuple[Any, float, float]] = {}  # source, last x, last y
+        self._tail_moved = 0.0
         self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+
+    def _update(self, now: float) -> int:
+        applied = super()._update(now)
+        if applied or now - self._tail_moved >= self.tail_period:
+            self._tail_moved = now
+            now_x = _local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0]
+            for tail, last_x, last_y in self._tails.values():
+                tail.data = {"x": [last_x, max(now_x, last_x)], "y": [last_y, last_y]}
+        return applied
 
     def _apply(self, rows: list[Row], now: float) -> None:
         tours = [
@@ -204,31 +220,38 @@ class SeatChart(FeedView):
         ]
         if not tours:
             return
-        frame = pd.DataFrame.from_records(
-            tours, columns=["tourId", "tourName", "availableSeats", "timestamp"]
-        )
+        columns = ["tourId", "tourName", "availableSeats", "timestamp"]
+        frame = pd.DataFrame.from_records(tours, columns=columns)
         stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601", errors="coerce")
-        # Wall-clock time of this machine, as milliseconds for Bokeh's datetime axis.
-        local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
-        frame["x"] = local.to_numpy().astype("datetime64[ms]").astype("float64")
+        frame["x"] = _local_ms(stamps)
         frame = frame.dropna(subset=["x", "availableSeats"])
         for tour_id, group in frame.groupby("tourId", sort=False):
-            source = self.sources.get(str(tour_id))
-            if source is None:
-                name = str(group["tourName"].iloc[-1] or tour_id)
-                source = charts.add_tour_line(self.figure, str(tour_id), name, len(self.sources))
-                self.sources[str(tour_id)] = source
-            source.stream(
-                {
-                    "x": group["x"].to_numpy(),
-                    "y": group["availableSeats"].to_numpy(dtype="float64"),
-                    "name": group["tourName"].astype(str).to_numpy(),
-                },
+            key = str(tour_id)
+            if key not in self.sources:
+                name = str(group["tourName"].iloc[-1] or key)
+                line, tail = charts.add_tour_line(self.figure, key, name, len(self.sources))
+                self.sources[key] = line
+                self._tails[key] = (tail, 0.0, 0.0)
+            x, y = group["x"].to_numpy(), group["availableSeats"].to_numpy(dtype="float64")
+            self.sources[key].stream(
+                {"x": x, "y": y, "name": group["tourName"].astype(str).to_numpy()},
                 rollover=self.max_points,
             )
+            self._tails[key] = (self._tails[key][0], float(x[-1]), float(y[-1]))
 
     def __panel__(self) -> pn.pane.Bokeh:
         return self._pane
+
+
+def _local_ms(stamps: pd.Series) -> np.ndarray:
+    """UTC datetimes → this machine's wall-clock time in ms, for Bokeh's datetime axis."""
+    local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
+    millis: np.ndarray = local.to_numpy().astype("datetime64[ms]").astype("float64")
+    return millis
+
+
+def _is_tour(row: Row) -> bool:
+    return isinstance(row.get("tourId"), str)
 
 
 def _local_zone() -> tzinfo | None:
