@@ -165,6 +165,45 @@ def points(page: Any, tour: str) -> int:
     )
 
 
+def last_points(page: Any) -> dict[str, int]:
+    """The newest seat count each tour's chart line holds in the browser."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const out = {};
+                for (const doc of window.Bokeh.documents) {
+                    for (const model of doc._all_models.values()) {
+                        const name = model.name || "";
+                        if (name.startsWith("seats-") && !name.startsWith("seats-now-")) {
+                            const y = model.data.y;
+                            if (y.length) out[name.slice(6)] = y[y.length - 1];
+                        }
+                    }
+                }
+                return out;
+            }"""
+        )
+    )
+
+
+def times_in_order(page: Any) -> bool:
+    """Each chart line's times never go back (a point sent twice would)."""
+    return bool(
+        page.evaluate(
+            """() => {
+                for (const doc of window.Bokeh.documents) {
+                    for (const model of doc._all_models.values()) {
+                        if (!(model.name || "").startsWith("seats-tour")) continue;
+                        const x = model.data.x;
+                        for (let i = 1; i < x.length; i++) if (x[i] < x[i - 1]) return false;
+                    }
+                }
+                return true;
+            }"""
+        )
+    )
+
+
 def feed_status(page: Any, feed: str) -> str | None:
     row = page.locator(f'tr[data-feed="{feed}"]')
     return row.get_attribute("data-status") if row.count() else None
@@ -182,6 +221,12 @@ def test_built_in_feeds_come_alive_from_one_command(
     wait_until(lambda: points(page, "tour_paris") > first_points)
     wait_until(lambda: page.locator(".tp-history li").count() == 10)
     assert page.locator(".tp-number-value").inner_text().strip().isdigit()
+    # The chart and the cards come from the same rows: they agree once a flush lands.
+    wait_until(lambda: last_points(page) == seats(page))
+    late = open_page(app.url)  # a tab opened on a buffer that already has history
+    wait_until(lambda: len(seats(late)) == 3 and last_points(late) == seats(late))
+    assert times_in_order(page)
+    assert times_in_order(late)
     assert feed_status(page, "tours") == "connected"
     assert feed_status(page, "random") == "connected"
 

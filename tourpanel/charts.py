@@ -6,6 +6,8 @@ models with stable names so that tests and browsers can find them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
@@ -35,13 +37,15 @@ def seat_figure(labels: Labels) -> figure:
 
 
 def add_tour_line(
-    fig: figure, tour_id: str, name: str, index: int
+    fig: figure, tour_id: str, name: str, index: int, data: dict[str, Any]
 ) -> tuple[ColumnDataSource, ColumnDataSource]:
-    """A step line for one tour, and its flat tail from the last update to now.
+    """A step line for one tour starting with ``data``, and its flat tail up to now.
 
-    Returns the (empty) sources, named ``seats-<tourId>`` and ``seats-now-<tourId>``.
+    Returns the sources, named ``seats-<tourId>`` and ``seats-now-<tourId>``. A new
+    source gets its first points in its constructor, never by ``stream()``: the
+    browser would receive them twice, once with the new model and once streamed.
     """
-    source = ColumnDataSource({"x": [], "y": [], "name": []}, name=f"seats-{tour_id}")
+    source = ColumnDataSource(data, name=f"seats-{tour_id}")
     tail = ColumnDataSource({"x": [], "y": []}, name=f"seats-now-{tour_id}")
     color = Category10_10[index % len(Category10_10)]
     fig.step("x", "y", source=source, mode="after", line_width=2, color=color, legend_label=name)

@@ -92,6 +92,7 @@ class LiveView(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._callback: Any = None
+        self._running = False
 
     def flush(self, now: float | None = None) -> int:
         """Apply everything new in one held batch; returns how many rows it applied."""
@@ -105,14 +106,25 @@ class LiveView(pn.viewable.Viewer):
         self.flush()
 
     def start(self) -> LiveView:
-        """Flush every ``flush_period`` ms in this session; stops when the session closes."""
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self.flush_period)
+        """Flush every ``flush_period`` ms once the page has loaded, until it closes.
+
+        Starting only after the browser is connected matters: a stream sent while
+        a session is still being set up can be lost on the way to the page.
+        """
+        if not self._running:
+            self._running = True
+            pn.state.onload(self._begin)
             if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
         return self
 
+    def _begin(self) -> None:
+        if self._running and self._callback is None:
+            self.flush()
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.flush_period)
+
     def stop(self) -> None:
+        self._running = False
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -227,16 +239,17 @@ class SeatChart(FeedView):
         frame = frame.dropna(subset=["x", "availableSeats"])
         for tour_id, group in frame.groupby("tourId", sort=False):
             key = str(tour_id)
-            if key not in self.sources:
+            x, y = group["x"].to_numpy(), group["availableSeats"].to_numpy(dtype="float64")
+            data = {"x": x, "y": y, "name": group["tourName"].astype(str).to_numpy()}
+            if key in self.sources:
+                self.sources[key].stream(data, rollover=self.max_points)
+            else:
                 name = str(group["tourName"].iloc[-1] or key)
-                line, tail = charts.add_tour_line(self.figure, key, name, len(self.sources))
+                index = len(self.sources)
+                recent = {column: values[-self.max_points :] for column, values in data.items()}
+                line, tail = charts.add_tour_line(self.figure, key, name, index, recent)
                 self.sources[key] = line
                 self._tails[key] = (tail, 0.0, 0.0)
-            x, y = group["x"].to_numpy(), group["availableSeats"].to_numpy(dtype="float64")
-            self.sources[key].stream(
-                {"x": x, "y": y, "name": group["tourName"].astype(str).to_numpy()},
-                rollover=self.max_points,
-            )
             self._tails[key] = (self._tails[key][0], float(x[-1]), float(y[-1]))
 
     def __panel__(self) -> pn.pane.Bokeh:
