@@ -269,3 +269,49 @@ def test_external_feed_down_and_back(
         assert resyncs == "1", "a restarted feed has a new history: resynced from a snapshot"
     finally:
         feed.close()
+
+
+def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
+    """Each session's periodic flush ends with the session (checked in-process)."""
+    import panel as pn
+
+    from server import Settings
+    from server.background import BackgroundServer
+    from tourpanel.listener import FeedListener
+    from tourpanel.views import Dashboard
+
+    feed = BackgroundServer(Settings(host="127.0.0.1", port=0, tours_interval=0.2)).start()
+    listener = FeedListener(feed.url("tours")).start()
+    boards: list[Dashboard] = []
+
+    def create() -> Dashboard:
+        board = Dashboard(tours=listener, flush_period=100)
+        board.start()
+        boards.append(board)
+        return board
+
+    port = free_port()
+    server = pn.serve(
+        {"app": create},
+        port=port,
+        address="127.0.0.1",
+        websocket_origin=f"127.0.0.1:{port}",
+        show=False,
+        threaded=True,
+        verbose=False,
+        check_unused_sessions_milliseconds=200,
+        unused_session_lifetime_milliseconds=2000,  # longer than a page takes to connect
+    )
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/app")
+        wait_until(lambda: boards and boards[0]._callback is not None)
+        wait_until(lambda: len(seats(page)) == 3)
+        context.close()
+        wait_until(lambda: boards[0]._callback is None, timeout=30)
+        assert not boards[0]._running
+    finally:
+        server.stop()
+        listener.stop()
+        feed.stop()
