@@ -24,6 +24,8 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.http11 import Request, Response
 
+from tourpanel import protocol as p
+
 from .feeds import Feed, RandomFeed, TourFeed
 from .settings import Settings
 from .store import MemoryStore
@@ -33,6 +35,7 @@ __all__ = ["FeedServer"]
 log = logging.getLogger("server")
 
 HEALTH_PATH = "/healthz"
+INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
 
 _FEED_TYPES: dict[str, type[Feed[ServerConnection]]] = {
     "random": RandomFeed,
@@ -181,7 +184,12 @@ class FeedServer:
         heartbeat = asyncio.create_task(self._heartbeat(conn, peer))
         try:
             async for data in conn:
-                _send(conn, feed.handle(conn, data))
+                try:
+                    replies = feed.handle(conn, data)
+                except Exception:
+                    log.exception("could not handle a message from %s", peer)
+                    replies = [feed.error(p.ErrorCode.INTERNAL, INTERNAL_ERROR)]
+                _send(conn, replies)
         except ConnectionClosedError as exc:
             log.info("client %s dropped: %s", peer, exc)
         finally:
@@ -257,8 +265,10 @@ def _listen_hosts(host: str, port: int) -> str | list[str]:
     ``localhost`` to ``::1`` reaches it; binding only what the resolver lists first
     would not. With port 0 each socket would get its own port, so only IPv4 is used.
     """
-    if host != "localhost" or port == 0 or not socket.has_ipv6:
+    if host != "localhost":
         return host
+    if port == 0 or not socket.has_ipv6:
+        return "127.0.0.1"
     try:
         with socket.socket(socket.AF_INET6) as probe:
             probe.bind(("::1", 0))

@@ -103,7 +103,7 @@ def test_resumes_the_gap_with_no_duplicates_and_no_holes(
     stats = listener.stats()
     assert stats.gaps == 0
     assert stats.resyncs == 0
-    assert stats.reconnects >= 3
+    assert stats.retries >= 3
     seats_from_updates: dict[str, int] = {}
     for row in listener.buffer.rows():
         if row["type"] in {"INITIAL_STATE", "AVAILABILITY_UPDATE"}:
@@ -139,7 +139,7 @@ def test_subscribed_listener_gets_only_its_tour(
     server: ServerThread, listen: Callable[..., FeedListener]
 ) -> None:
     listener = listen(server.url("tours"), subscriptions=("tour_rome",))
-    wait_until(lambda: len(listener.buffer) == 4)
+    wait_until(lambda: server.health()["feeds"]["tours"]["subscribers"] == {"tour_rome": 1})
     server.tick("tours", times=30)
     wait_until(lambda: listener.stats().messages >= 5)
     server.tick("tours")  # a last broadcast so the waits below settle on something
@@ -185,11 +185,14 @@ def test_any_json_feed_is_flattened_and_odd_messages_skipped(
             {"type": "TRADE", "price": {"bid": 1.5, "ask": 1.6}, "symbol": "EUR"},
             "not json",
             [1, 2, 3],
+            "[" * 100_000 + "]" * 100_000,  # deeper than Python's parser goes
+            {"type": "RESUMED", "seq": "3"},  # a control reply out of place
             {"no_type": True, "seq": "x"},
         ]
     )
     listener = listen(url)
     wait_until(lambda: len(listener.buffer) == 2)
+    assert listener.stats().skipped == 3
     assert listener.buffer.rows()[0] | {"received": 0} == {
         "type": "TRADE",
         "price.bid": 1.5,
@@ -206,10 +209,16 @@ def test_a_dead_url_reports_why_and_keeps_trying(listen: Callable[..., FeedListe
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     listener = listen(f"ws://127.0.0.1:{port}")
-    stats = wait_until(lambda: (s := listener.stats()).reconnects >= 2 and s)
+    stats = wait_until(lambda: (s := listener.stats()).retries >= 2 and s)
     assert stats.status is Status.RECONNECTING
     assert stats.last_error is not None
     assert "refused" in stats.last_error
+
+
+@pytest.mark.parametrize("url", ["http://example.org", "ws://", "ws://localhost:port/x"])
+def test_an_invalid_url_is_refused_at_once(url: str) -> None:
+    with pytest.raises(ValueError, match="invalid feed URL"):
+        FeedListener(url)
 
 
 def test_one_shared_listener_per_feed() -> None:
@@ -221,4 +230,6 @@ def test_one_shared_listener_per_feed() -> None:
         assert c is not a
     finally:
         stop_shared_listeners()
+    assert not a.running
+    assert not c.running
     assert a.stats().status is Status.DISCONNECTED

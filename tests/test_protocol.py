@@ -100,6 +100,8 @@ def test_decode_ignores_fields_it_does_not_know() -> None:
     ("payload", "code", "mentions"),
     [
         ("{", p.ErrorCode.BAD_JSON, "not valid JSON"),
+        ("[" * 5000 + "]" * 5000, p.ErrorCode.BAD_JSON, "nested too deeply"),
+        ('{"type": "RESUME", "seq": ' + "9" * 5000 + "}", p.ErrorCode.BAD_JSON, "digits"),
         (b"\xff\xfe", p.ErrorCode.BAD_JSON, "not valid JSON"),
         ("[1, 2]", p.ErrorCode.BAD_MESSAGE, "JSON object"),
         ("42", p.ErrorCode.BAD_MESSAGE, "JSON object"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tourpanel.sequencer import Sequencer
+from tourpanel.sequencer import MAX_HELD, Sequencer
 
 
 def welcome(seq: int, epoch: str = "E") -> dict[str, Any]:
@@ -125,3 +125,51 @@ def test_control_replies_are_not_data_and_errors_are_kept() -> None:
     )
     assert rows == ["W"]
     assert seq.server_error == "server error unknown_tour: no such tour"
+
+
+def test_a_refused_resume_keeps_the_greeting_and_what_arrived() -> None:
+    seq = Sequencer()
+    run(seq, welcome(0), update(1))
+    seq.disconnected()
+    rows, _ = run(
+        seq,
+        welcome(5),
+        state("t", 9, 5),
+        update(6),
+        {"type": "ERROR", "code": "unknown_type", "message": "RESUME is not supported"},
+        update(7),
+    )
+    assert rows == ["W", 5, 6, 7]
+    assert (seq.seq, seq.resyncs) == (7, 1)
+    assert seq.server_error is not None
+
+
+def test_a_malformed_resumed_does_not_poison_the_position() -> None:
+    seq = Sequencer()
+    run(seq, welcome(0), update(1))
+    seq.disconnected()
+    rows, _ = run(
+        seq, welcome(3), update(2), {"type": "RESUMED", "epoch": "E", "seq": "3"}, update(4)
+    )
+    assert rows == ["W", 2, 4]
+    assert seq.seq == 4
+    assert seq.resyncs == 1
+
+
+def test_a_resume_that_never_ends_stops_holding_data() -> None:
+    seq = Sequencer()
+    run(seq, welcome(0))
+    seq.disconnected()
+    rows, _ = run(seq, welcome(0), *(update(i) for i in range(1, MAX_HELD + 2)))
+    assert len(rows) == 1 + MAX_HELD + 1
+    assert seq.resyncs == 1
+    rows, _ = run(seq, update(MAX_HELD + 2))
+    assert rows == [MAX_HELD + 2]
+
+
+def test_a_new_welcome_clears_an_old_server_error() -> None:
+    seq = Sequencer()
+    run(seq, welcome(0), {"type": "ERROR", "code": "x", "message": "y"})
+    assert seq.server_error
+    run(seq, {"type": "WELCOME", "message": "hi", "timestamp": "t"})
+    assert seq.server_error is None

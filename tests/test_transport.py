@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -147,6 +146,7 @@ BAD_INPUT: list[tuple[str | bytes, str]] = [
     ('{"type":"RESUME","epoch":"x","seq":"7"}', "bad_field"),
     ('{"type":"SUBSCRIBE","tourId":"tour_atlantis"}', "unknown_tour"),
     (b"\x00\x01binary", "bad_message"),
+    ("[" * 2000 + "]" * 2000, "bad_json"),  # nested too deeply for Python's parser
 ]
 
 
@@ -211,13 +211,11 @@ def test_a_client_that_stops_answering_pings_is_dropped(
         )
         try:
             wait_until(lambda: server.health()["feeds"]["tours"]["subscribers"] == {"tour_rome": 1})
-            started = time.monotonic()
             # Slack covers the ping timer's phase and a slow machine.
             wait_until(
                 lambda: server.health()["feeds"]["tours"]["connections"] == 1,
                 timeout=interval + timeout + 2.0,
             )
-            assert time.monotonic() - started <= interval + timeout + 2.0
             after = server.health()["feeds"]["tours"]
             assert after["subscribers"] == baseline["subscribers"] == {}
             greet(healthy, "tours")

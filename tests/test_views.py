@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +15,11 @@ from panel.models import HTML
 from pyviz_comms import Comm
 
 from tourpanel.labels import LABELS, labels_for
-from tourpanel.listener import FeedListener
+from tourpanel.listener import FeedListener, Reconnect
 from tourpanel.summaries import RateMeter, availability_level, histogram, message_age
 from tourpanel.views import Dashboard, FeedStatus, RandomPanel, SeatChart, TourCards
+
+from .conftest import wait_until
 
 STAMP = "2025-01-08T10:50:{:02d}.000Z"
 
@@ -139,6 +143,60 @@ def test_feed_status_reports_state_and_counters(listener: FeedListener) -> None:
     text = html_text(root)
     assert 'data-feed="tours" data-status="connecting"' in text
     assert "msg/s" in text
+
+
+def test_feed_status_counts_down_to_the_next_try() -> None:
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = FeedListener(f"ws://127.0.0.1:{port}", reconnect=Reconnect(base=30, cap=30)).start()
+    try:
+        wait_until(lambda: dead.stats().next_retry_at is not None)
+        status = FeedStatus(listeners={"tours": dead})
+        root = render(status)
+        status.flush()
+        cells = re.findall(r"<td>([^<]*)</td>", html_text(root))
+        assert 'data-status="reconnecting"' in html_text(root)
+        assert re.search(r"reconnecting \(next try in \d+ s\)", html_text(root))
+        assert cells == ["0.0", "–", "0", "0"]  # rate, age, gaps, resyncs
+        assert "refused" in html_text(root)  # the reason, as the badge's tooltip
+    finally:
+        dead.stop()
+
+
+def test_odd_feed_values_never_break_a_flush(listener: FeedListener) -> None:
+    board_parts = [
+        RandomPanel(listener=listener),
+        SeatChart(listener=listener),
+        TourCards(listener=listener),
+    ]
+    roots = [render(part) for part in board_parts]
+    listener.buffer.extend(
+        [
+            {"type": "RANDOM_NUMBER", "value": float("nan"), "timestamp": STAMP.format(0)},
+            {"type": "RANDOM_NUMBER", "value": 10**30, "timestamp": STAMP.format(1)},
+            {"type": "RANDOM_NUMBER", "value": 1e300, "timestamp": "0001-01-01T00:00:00+01:00"},
+            {
+                "type": "AVAILABILITY_UPDATE",
+                "tourId": "t",
+                "availableSeats": "many",
+                "timestamp": STAMP.format(2),
+            },
+            {
+                "type": "AVAILABILITY_UPDATE",
+                "tourId": "u",
+                "availableSeats": 3,
+                "timestamp": STAMP.format(3),
+            },
+            number(42, second=4),
+        ]
+    )
+    for part in board_parts:
+        part.flush()
+    assert list(board_parts[0].bars.data["top"])[4] == 1  # only the 42 counts
+    assert list(board_parts[1].sources) == ["u"]
+    assert board_parts[1].sources["u"].data["name"][0] == "u"  # no name: the id, not "nan"
+    assert 'data-tour="u"' in html_text(roots[2])
 
 
 def test_dashboard_flushes_every_part_in_one_go(listener: FeedListener) -> None:

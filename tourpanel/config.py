@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 
 from .buffer import DEFAULT_MAXLEN
 from .labels import LABELS
-from .listener import Reconnect
+from .listener import Reconnect, check_url
 from .options import Option, parse_options, positive_float
 
 __all__ = ["DashboardConfig", "parse_config"]
@@ -49,11 +49,7 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 
 def _url(text: str) -> str | None:
-    if not text:
-        return None
-    if not text.startswith(("ws://", "wss://")):
-        raise ValueError("must start with ws:// or wss://")
-    return text
+    return check_url(text) if text else None
 
 
 OPTIONS = (

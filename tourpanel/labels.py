@@ -25,7 +25,6 @@ class Labels:
     value: str
     seat_chart_title: str
     time: str
-    feed_status: str
     connecting: str
     connected: str
     reconnecting: str  # formatted with {seconds}
@@ -34,7 +33,6 @@ class Labels:
     age: str
     gaps: str
     resyncs: str
-    no_data: str
 
 
 LABELS: dict[str, Labels] = {
@@ -55,7 +53,6 @@ LABELS: dict[str, Labels] = {
         value="value",
         seat_chart_title="Seats over time",
         time="time",
-        feed_status="Feeds",
         connecting="connecting",
         connected="connected",
         reconnecting="reconnecting (next try in {seconds} s)",
@@ -64,7 +61,6 @@ LABELS: dict[str, Labels] = {
         age="message age",
         gaps="gaps",
         resyncs="resyncs",
-        no_data="no data yet",
     ),
     "fr": Labels(
         title="Tableau de bord des tours en direct",
@@ -83,7 +79,6 @@ LABELS: dict[str, Labels] = {
         value="valeur",
         seat_chart_title="Places au fil du temps",
         time="heure",
-        feed_status="Flux",
         connecting="connexion…",
         connected="Connecté",
         reconnecting="reconnexion (prochain essai dans {seconds} s)",
@@ -92,7 +87,6 @@ LABELS: dict[str, Labels] = {
         age="âge du message",
         gaps="trous",
         resyncs="resynchronisations",
-        no_data="pas encore de données",
     ),
 }
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.uri import parse_uri
 
 from .buffer import DEFAULT_MAXLEN, FeedBuffer
 from .sequencer import Sequencer
@@ -35,6 +36,7 @@ __all__ = [
     "Reconnect",
     "Status",
     "backoff",
+    "check_url",
     "shared_listener",
     "stop_shared_listeners",
 ]
@@ -86,7 +88,8 @@ class FeedStats:
     next_retry_at: float | None  # POSIX seconds, while reconnecting
     gaps: int
     resyncs: int
-    reconnects: int
+    retries: int  # connection attempts scheduled after a failure or a drop
+    skipped: int  # messages that were not JSON objects or could not be placed
     last_error: str | None
     epoch: str | None
     seq: int | None
@@ -104,7 +107,7 @@ class FeedListener:
         reconnect: Reconnect = Reconnect(),
         subscriptions: tuple[str, ...] = (),
     ) -> None:
-        self.url = url
+        self.url = check_url(url)
         self.buffer = buffer if buffer is not None else FeedBuffer(maxlen)
         self.reconnect = reconnect
         self.subscriptions = subscriptions
@@ -117,7 +120,8 @@ class FeedListener:
         self._last_received: float | None = None
         self._last_timestamp: str | None = None
         self._next_retry_at: float | None = None
-        self._reconnects = 0
+        self._retries = 0
+        self._skipped = 0
         self._last_error: str | None = None
         self._sequencer = Sequencer(subscriptions=subscriptions)
 
@@ -136,11 +140,17 @@ class FeedListener:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the connection and end the thread."""
-        if self._loop is not None and self._main is not None:
-            self._loop.call_soon_threadsafe(self._main.cancel)
+        if self._loop is not None and self._main is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._main.cancel)
         if self._thread is not None:
             self._thread.join(timeout)
         self._status = Status.DISCONNECTED
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stats(self) -> FeedStats:
         return FeedStats(
@@ -152,7 +162,8 @@ class FeedListener:
             next_retry_at=self._next_retry_at,
             gaps=self._sequencer.gaps,
             resyncs=self._sequencer.resyncs,
-            reconnects=self._reconnects,
+            retries=self._retries,
+            skipped=self._skipped,
             last_error=self._sequencer.server_error or self._last_error,
             epoch=self._sequencer.epoch,
             seq=self._sequencer.seq,
@@ -162,10 +173,12 @@ class FeedListener:
         loop = self._loop = asyncio.new_event_loop()
         self._main = loop.create_task(self._listen())
         ready.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(self._main)
-        loop.close()
-        self._status = Status.DISCONNECTED
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._main)
+        finally:
+            loop.close()
+            self._status = Status.DISCONNECTED
 
     # -- connection loop ---------------------------------------------------------------
 
@@ -179,15 +192,14 @@ class FeedListener:
                 ) as ws:
                     connected_at = time.monotonic()
                     self._status, self._next_retry_at = Status.CONNECTED, None
+                    self._last_error = None
                     log.info("connected to %s", self.url)
                     await self._receive(ws)
                     self._last_error = "the server closed the connection"
-            except InvalidURI as exc:
-                self._last_error = f"invalid feed URL: {exc}"
-                log.error("%s; fix the URL and restart", self._last_error)
-                self._status = Status.DISCONNECTED
-                return
             except (OSError, TimeoutError, WebSocketException) as exc:
+                self._last_error = _describe(exc)
+            except Exception as exc:  # never let one failure end the listener
+                log.exception("unexpected failure on %s", self.url)
                 self._last_error = _describe(exc)
             self._sequencer.disconnected()
             if connected_at is not None and (
@@ -197,7 +209,7 @@ class FeedListener:
             delay = next(delays)
             self._status = Status.RECONNECTING
             self._next_retry_at = time.time() + delay
-            self._reconnects += 1
+            self._retries += 1
             log.warning(
                 "feed %s unavailable (%s); retrying in %.1f s", self.url, self._last_error, delay
             )
@@ -209,21 +221,37 @@ class FeedListener:
             received = time.time()
             try:
                 message = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
+                self._skipped += 1
                 log.debug("skipped a message that is not JSON from %s", self.url)
                 continue
             if not isinstance(message, dict):
+                self._skipped += 1
                 continue
             self._messages += 1
             self._last_received = received
             stamp = message.get("timestamp")
             if isinstance(stamp, str):
                 self._last_timestamp = stamp
-            rows, replies = self._sequencer.receive(message, received)
+            try:
+                rows, replies = self._sequencer.receive(message, received)
+            except Exception:  # a message the sequencer cannot place is dropped, not fatal
+                self._skipped += 1
+                log.exception("skipped a message from %s it could not place", self.url)
+                continue
             if rows:
                 self.buffer.extend(rows)
             for reply in replies:
                 await ws.send(json.dumps(reply))
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is a usable ``ws://`` or ``wss://`` URL; a ``ValueError`` saying why if not."""
+    try:
+        parse_uri(url)
+    except (InvalidURI, ValueError) as exc:
+        raise ValueError(f"invalid feed URL {url!r}: {exc}") from None
+    return url
 
 
 def _describe(exc: BaseException) -> str:

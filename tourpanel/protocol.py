@@ -77,6 +77,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     UNKNOWN_TOUR = "unknown_tour"
     UNSUPPORTED = "unsupported"
+    INTERNAL = "internal_error"
 
 
 class ProtocolError(ValueError):
@@ -286,7 +287,9 @@ def encode(message: Message) -> str:
 def _load_object(data: str | bytes) -> dict[str, Any]:
     try:
         payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ProtocolError(ErrorCode.BAD_JSON, "message is nested too deeply") from None
+    except ValueError as exc:  # invalid JSON or UTF-8, or an integer too long to read
         raise ProtocolError(
             ErrorCode.BAD_JSON, f"message is not valid JSON ({exc}); send one JSON object"
         ) from None

@@ -64,7 +64,7 @@ def local_time(iso: str) -> str:
     """``HH:MM:SS`` of an ISO-8601 timestamp in this machine's time zone."""
     try:
         return datetime.fromisoformat(iso).astimezone().strftime("%H:%M:%S")
-    except ValueError:
+    except (ValueError, OverflowError):
         return iso
 
 
@@ -74,7 +74,7 @@ def message_age(iso: str | None, now: float) -> float | None:
         return None
     try:
         return now - datetime.fromisoformat(iso).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -9,6 +9,8 @@ thread. Each browser session builds its own components, figures and sources.
 from __future__ import annotations
 
 import html
+import logging
+import math
 import time
 from collections import deque
 from datetime import datetime, tzinfo
@@ -23,9 +25,12 @@ from . import charts
 from .buffer import FeedBuffer, Row
 from .labels import LABELS, Labels
 from .listener import FeedListener, Status
+from .sim import RANDOM_MAX, RANDOM_MIN
 from .summaries import RateMeter, availability_level, histogram, local_time, message_age
 
 __all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]
+
+log = logging.getLogger("tourpanel.views")
 
 TOUR_TYPES = frozenset({"INITIAL_STATE", "AVAILABILITY_UPDATE"})
 NUMBER_TYPE = "RANDOM_NUMBER"
@@ -148,7 +153,12 @@ class FeedView(LiveView):
         batch = self.buffer.since(self._cursor)
         self._cursor = batch.cursor
         if batch.rows:
-            self._apply(batch.rows, now)
+            try:
+                self._apply(batch.rows, now)
+            except Exception:  # one odd batch must not stop the page from updating
+                log.exception(
+                    "%s skipped %d rows it could not show", type(self).__name__, len(batch.rows)
+                )
         return len(batch.rows)
 
     def _apply(self, rows: list[Row], now: float) -> None:
@@ -236,7 +246,9 @@ class SeatChart(FeedView):
         frame = pd.DataFrame.from_records(tours, columns=columns)
         stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601", errors="coerce")
         frame["x"] = _local_ms(stamps)
+        frame["availableSeats"] = pd.to_numeric(frame["availableSeats"], errors="coerce")
         frame = frame.dropna(subset=["x", "availableSeats"])
+        frame["tourName"] = frame["tourName"].where(frame["tourName"].notna(), frame["tourId"])
         for tour_id, group in frame.groupby("tourId", sort=False):
             key = str(tour_id)
             x, y = group["x"].to_numpy(), group["availableSeats"].to_numpy(dtype="float64")
@@ -244,7 +256,7 @@ class SeatChart(FeedView):
             if key in self.sources:
                 self.sources[key].stream(data, rollover=self.max_points)
             else:
-                name = str(group["tourName"].iloc[-1] or key)
+                name = str(group["tourName"].iloc[-1])
                 index = len(self.sources)
                 recent = {column: values[-self.max_points :] for column, values in data.items()}
                 line, tail = charts.add_tour_line(self.figure, key, name, index, recent)
@@ -261,10 +273,6 @@ def _local_ms(stamps: pd.Series) -> np.ndarray:
     local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
     millis: np.ndarray = local.to_numpy().astype("datetime64[ms]").astype("float64")
     return millis
-
-
-def _is_tour(row: Row) -> bool:
-    return isinstance(row.get("tourId"), str)
 
 
 def _local_zone() -> tzinfo | None:
@@ -319,7 +327,9 @@ class RandomPanel(FeedView):
         values = (
             int(r["value"])
             for r in self.buffer.rows()
-            if r.get("type") == NUMBER_TYPE and _is_number(r.get("value"))
+            if r.get("type") == NUMBER_TYPE
+            and _is_number(r.get("value"))
+            and RANDOM_MIN <= r["value"] <= RANDOM_MAX
         )
         hist = histogram(values, bins=self.bins)
         self.bars.data = {
@@ -336,7 +346,7 @@ class RandomPanel(FeedView):
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class FeedStatus(LiveView):
