@@ -12,9 +12,9 @@ import sys
 import panel as pn
 
 from tourpanel.config import parse_config
-from tourpanel.embedded import embedded_feeds
 from tourpanel.labels import labels_for
-from tourpanel.listener import FeedListener, shared_listener
+from tourpanel.listener import FeedListener
+from tourpanel.live import feed
 from tourpanel.views import Dashboard
 
 pn.extension(design="native")
@@ -22,13 +22,9 @@ pn.extension(design="native")
 config = parse_config(sys.argv[1:], os.environ)
 
 
-def _listener(url: str | None, feed: str) -> FeedListener:
-    """The shared listener of ``feed``: at ``url``, or the built-in feed when unset."""
-    return shared_listener(
-        url or embedded_feeds(os.environ).url(feed),
-        maxlen=config.buffer_rows,
-        reconnect=config.reconnect,
-    )
+def _listener(url: str | None, name: str) -> FeedListener:
+    """The shared listener of feed ``name``: at ``url``, or the built-in feed when unset."""
+    return feed(name, url=url, maxlen=config.buffer_rows, reconnect=config.reconnect)
 
 
 labels = labels_for(config.language)

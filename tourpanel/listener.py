@@ -31,6 +31,7 @@ from .buffer import DEFAULT_MAXLEN, FeedBuffer
 from .sequencer import Sequencer
 
 __all__ = [
+    "DEFAULT_RECONNECT",
     "FeedListener",
     "FeedStats",
     "Reconnect",
@@ -59,6 +60,9 @@ class Reconnect:
     cap: float = 30.0
     healthy_after: float = 10.0  # connected this long, the next failure starts over
     open_timeout: float = 10.0
+
+
+DEFAULT_RECONNECT = Reconnect()
 
 
 def backoff(
@@ -104,7 +108,7 @@ class FeedListener:
         *,
         buffer: FeedBuffer | None = None,
         maxlen: int = DEFAULT_MAXLEN,
-        reconnect: Reconnect = Reconnect(),
+        reconnect: Reconnect = DEFAULT_RECONNECT,
         subscriptions: tuple[str, ...] = (),
     ) -> None:
         self.url = check_url(url)
@@ -146,6 +150,26 @@ class FeedListener:
         if self._thread is not None:
             self._thread.join(timeout)
         self._status = Status.DISCONNECTED
+
+    def wait_for_rows(self, count: int, *, kind: str | None = None, timeout: float = 30.0) -> int:
+        """Block until the buffer holds ``count`` rows (of ``type`` ``kind``, if given).
+
+        For notebooks and scripts that want data before they analyse it; returns
+        how many rows there are, or raises ``TimeoutError`` saying what is missing.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.buffer.rows()
+            held = len(rows) if kind is None else sum(1 for r in rows if r.get("type") == kind)
+            if held >= count:
+                return held
+            if time.monotonic() > deadline:
+                stats = self.stats()
+                raise TimeoutError(
+                    f"{self.url}: {held} of {count} rows after {timeout:.0f} s "
+                    f"(status {stats.status.value}; {stats.last_error or 'no error'})"
+                )
+            time.sleep(0.05)
 
     @property
     def running(self) -> bool:
@@ -277,7 +301,7 @@ def shared_listener(
     url: str,
     *,
     maxlen: int = DEFAULT_MAXLEN,
-    reconnect: Reconnect = Reconnect(),
+    reconnect: Reconnect = DEFAULT_RECONNECT,
     subscriptions: tuple[str, ...] = (),
 ) -> FeedListener:
     """The process's running listener for ``url``, started on first use.

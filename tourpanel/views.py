@@ -102,7 +102,17 @@ class LiveView(pn.viewable.Viewer):
     def flush(self, now: float | None = None) -> int:
         """Apply everything new in one held batch; returns how many rows it applied."""
         with pn.io.hold():
-            return self._update(time.time() if now is None else now)
+            applied = self._update(time.time() if now is None else now)
+        # In a notebook, changes to raw Bokeh models travel only when pushed; on a
+        # server this finds no comm and does nothing.
+        for pane in self.bokeh_panes:
+            pn.io.push_notebook(pane)
+        return applied
+
+    @property
+    def bokeh_panes(self) -> list[pn.pane.Bokeh]:
+        """Panes whose Bokeh models this view changes directly."""
+        return []
 
     def _update(self, now: float) -> int:
         raise NotImplementedError
@@ -231,7 +241,7 @@ class SeatChart(FeedView):
         applied = super()._update(now)
         if applied or now - self._tail_moved >= self.tail_period:
             self._tail_moved = now
-            now_x = _local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0]
+            now_x = local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0]
             for tail, last_x, last_y in self._tails.values():
                 tail.data = {"x": [last_x, max(now_x, last_x)], "y": [last_y, last_y]}
         return applied
@@ -245,7 +255,7 @@ class SeatChart(FeedView):
         columns = ["tourId", "tourName", "availableSeats", "timestamp"]
         frame = pd.DataFrame.from_records(tours, columns=columns)
         stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601", errors="coerce")
-        frame["x"] = _local_ms(stamps)
+        frame["x"] = local_ms(stamps)
         frame["availableSeats"] = pd.to_numeric(frame["availableSeats"], errors="coerce")
         frame = frame.dropna(subset=["x", "availableSeats"])
         frame["tourName"] = frame["tourName"].where(frame["tourName"].notna(), frame["tourId"])
@@ -264,11 +274,15 @@ class SeatChart(FeedView):
                 self._tails[key] = (tail, 0.0, 0.0)
             self._tails[key] = (self._tails[key][0], float(x[-1]), float(y[-1]))
 
+    @property
+    def bokeh_panes(self) -> list[pn.pane.Bokeh]:
+        return [self._pane]
+
     def __panel__(self) -> pn.pane.Bokeh:
         return self._pane
 
 
-def _local_ms(stamps: pd.Series) -> np.ndarray:
+def local_ms(stamps: pd.Series) -> np.ndarray:
     """UTC datetimes → this machine's wall-clock time in ms, for Bokeh's datetime axis."""
     local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
     millis: np.ndarray = local.to_numpy().astype("datetime64[ms]").astype("float64")
@@ -291,9 +305,10 @@ class RandomPanel(FeedView):
         self.figure, self.bars, self.expected = charts.histogram_figure(self.labels)
         self._current = _html(_waiting(self.labels.waiting_number), name="random-current")
         self._history = _html("", name="random-history")
+        self._chart = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self._pane = pn.Row(
             pn.Column(self._current, self._history, width=320),
-            pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+            self._chart,
             sizing_mode="stretch_width",
         )
 
@@ -340,6 +355,10 @@ class RandomPanel(FeedView):
         }
         edge = hist.left[0] - 0.5, hist.right[-1] + 0.5
         self.expected.data = {"x": list(edge), "y": [hist.expected, hist.expected]}
+
+    @property
+    def bokeh_panes(self) -> list[pn.pane.Bokeh]:
+        return [self._chart]
 
     def __panel__(self) -> pn.Row:
         return self._pane
@@ -431,6 +450,10 @@ class Dashboard(LiveView):
 
     def _update(self, now: float) -> int:
         return sum(part._update(now) for part in self.parts)
+
+    @property
+    def bokeh_panes(self) -> list[pn.pane.Bokeh]:
+        return [pane for part in self.parts for pane in part.bokeh_panes]
 
     def __panel__(self) -> pn.Column:
         return self._layout
