@@ -8,53 +8,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import TIMEOUT, wait_until
+from .conftest import ARTIFACTS, TIMEOUT, free_port, wait_until
 from .test_process import LISTENING, ServerProcess
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM = os.environ.get("TOURPANEL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FAST_FEEDS = {"TOURPANEL_TOURS_INTERVAL": "0.3", "TOURPANEL_RANDOM_INTERVAL": "0.15"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: apt-get install chromium (or set TOURPANEL_CHROMIUM)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 class PanelApp:
@@ -109,37 +78,6 @@ def serve_app() -> Iterator[Callable[..., PanelApp]]:
     yield start
     for app in apps:
         app.close()
-
-
-@pytest.fixture
-def open_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
-    """Open pages that may only talk to localhost; screenshot the last one at the end."""
-    contexts: list[Any] = []
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname
-        if host in {"127.0.0.1", "localhost"} or route.request.url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    def open_(url: str) -> Any:
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        contexts.append(context)
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.goto(url)
-        return page
-
-    yield open_
-    if contexts:
-        last = contexts[-1].pages[-1]
-        last.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    for context in contexts:
-        context.close()
-    assert outside == [], f"the page tried to reach the internet: {outside}"
 
 
 def seats(page: Any) -> dict[str, int]:

@@ -233,3 +233,12 @@ def test_one_shared_listener_per_feed() -> None:
     assert not a.running
     assert not c.running
     assert a.stats().status is Status.DISCONNECTED
+
+
+def test_waiting_for_rows_times_out_with_the_reason(listen: Callable[..., FeedListener]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    listener = listen(f"ws://127.0.0.1:{port}")
+    with pytest.raises(TimeoutError, match=r"0 of 1 rows after 0 s"):
+        listener.wait_for_rows(1, timeout=0.2)

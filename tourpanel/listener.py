@@ -154,22 +154,36 @@ class FeedListener:
     def wait_for_rows(self, count: int, *, kind: str | None = None, timeout: float = 30.0) -> int:
         """Block until the buffer holds ``count`` rows (of ``type`` ``kind``, if given).
 
-        For notebooks and scripts that want data before they analyse it; returns
-        how many rows there are, or raises ``TimeoutError`` saying what is missing.
+        Returns how many there are, or raises ``TimeoutError`` saying what is missing.
+        In a notebook prefer ``await until_rows(...)``: it keeps live views updating.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            rows = self.buffer.rows()
-            held = len(rows) if kind is None else sum(1 for r in rows if r.get("type") == kind)
-            if held >= count:
-                return held
-            if time.monotonic() > deadline:
-                stats = self.stats()
-                raise TimeoutError(
-                    f"{self.url}: {held} of {count} rows after {timeout:.0f} s "
-                    f"(status {stats.status.value}; {stats.last_error or 'no error'})"
-                )
+        while (held := self._count(kind)) < count:
+            self._check_deadline(deadline, held, count, timeout)
             time.sleep(0.05)
+        return held
+
+    async def until_rows(
+        self, count: int, *, kind: str | None = None, timeout: float = 30.0
+    ) -> int:
+        """Like :meth:`wait_for_rows`, awaiting instead of blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        while (held := self._count(kind)) < count:
+            self._check_deadline(deadline, held, count, timeout)
+            await asyncio.sleep(0.05)
+        return held
+
+    def _count(self, kind: str | None) -> int:
+        rows = self.buffer.rows()
+        return len(rows) if kind is None else sum(1 for r in rows if r.get("type") == kind)
+
+    def _check_deadline(self, deadline: float, held: int, count: int, timeout: float) -> None:
+        if time.monotonic() > deadline:
+            stats = self.stats()
+            raise TimeoutError(
+                f"{self.url}: {held} of {count} rows after {timeout:.0f} s "
+                f"(status {stats.status.value}; {stats.last_error or 'no error'})"
+            )
 
     @property
     def running(self) -> bool:

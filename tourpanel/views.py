@@ -25,6 +25,7 @@ from . import charts
 from .buffer import FeedBuffer, Row
 from .labels import LABELS, Labels
 from .listener import FeedListener, Status
+from .offline import serve_css_from_jupyter
 from .sim import RANDOM_MAX, RANDOM_MIN
 from .summaries import RateMeter, availability_level, histogram, local_time, message_age
 
@@ -101,6 +102,8 @@ class LiveView(pn.viewable.Viewer):
 
     def flush(self, now: float | None = None) -> int:
         """Apply everything new in one held batch; returns how many rows it applied."""
+        if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+            serve_css_from_jupyter(self.__panel__())  # a notebook: keep off the CDN
         with pn.io.hold():
             applied = self._update(time.time() if now is None else now)
         # In a notebook, changes to raw Bokeh models travel only when pushed; on a
