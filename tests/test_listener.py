@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +20,7 @@ from tourpanel.listener import (
     stop_shared_listeners,
 )
 
-from .conftest import ServerThread, wait_until
+from .conftest import ServerThread, free_port, wait_until
 
 FAST = Reconnect(base=0.05, cap=0.2, healthy_after=60, open_timeout=5)
 
@@ -205,9 +204,7 @@ def test_any_json_feed_is_flattened_and_odd_messages_skipped(
 
 
 def test_a_dead_url_reports_why_and_keeps_trying(listen: Callable[..., FeedListener]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     listener = listen(f"ws://127.0.0.1:{port}")
     stats = wait_until(lambda: (s := listener.stats()).retries >= 2 and s)
     assert stats.status is Status.RECONNECTING
@@ -236,9 +233,7 @@ def test_one_shared_listener_per_feed() -> None:
 
 
 def test_waiting_for_rows_times_out_with_the_reason(listen: Callable[..., FeedListener]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     listener = listen(f"ws://127.0.0.1:{port}")
     with pytest.raises(TimeoutError, match=r"0 of 1 rows after 0 s"):
         listener.wait_for_rows(1, timeout=0.2)

@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from .conftest import TIMEOUT, greet, open_client, recv_json
+from .conftest import TIMEOUT, free_port, greet, open_client, recv_json
 
 pytestmark = pytest.mark.process
 
@@ -202,9 +202,7 @@ def test_localhost_listens_on_both_loopbacks() -> None:
             probe.bind(("::1", 0))
     except OSError:
         pytest.skip("this machine has no IPv6 loopback")
-    with socket.socket() as sock:  # a free port; the tiny race is acceptable here
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ServerProcess("tours", "--host", "localhost", "--port", str(port))
     try:
         line = server.wait_for(re.compile(r"listening on (.*)"))[1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import WebSocketException
 
-from .conftest import greet, open_client, recv_json, wait_until
+from .conftest import free_port, greet, open_client, recv_json, wait_until
 from .test_process import LISTENING, ServerProcess
 
 pytestmark = pytest.mark.reference
@@ -31,12 +30,6 @@ TOOL = Path(
         Path(__file__).resolve().parents[2] / "shared" / "tools" / "seed-node-server",
     )
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from tourpanel.listener import FeedListener, Reconnect
 from tourpanel.summaries import RateMeter, availability_level, histogram, message_age
 from tourpanel.views import Dashboard, FeedStatus, RandomPanel, SeatChart, TourCards
 
-from .conftest import wait_until
+from .conftest import free_port, wait_until
 
 STAMP = "2025-01-08T10:50:{:02d}.000Z"
 
@@ -146,9 +145,7 @@ def test_feed_status_reports_state_and_counters(listener: FeedListener) -> None:
 
 
 def test_feed_status_counts_down_to_the_next_try() -> None:
-    with socket.socket() as sock:  # a port where nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     dead = FeedListener(f"ws://127.0.0.1:{port}", reconnect=Reconnect(base=30, cap=30)).start()
     try:
         wait_until(lambda: dead.stats().next_retry_at is not None)
