@@ -21,8 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import ConnectionClosedError
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from tourpanel import protocol as p
 
@@ -35,6 +36,8 @@ __all__ = ["FeedServer"]
 log = logging.getLogger("server")
 
 HEALTH_PATH = "/healthz"
+# A client with this much still unsent cannot answer a ping in time: it is too slow.
+STALLED_BUFFER = 4 * 2**20
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
 
 _FEED_TYPES: dict[str, type[Feed[ServerConnection]]] = {
@@ -87,6 +90,8 @@ class FeedServer:
             asyncio.create_task(self._tick_every(name, s.interval(name)), name=f"tick-{name}")
             for name in self.feeds
         ]
+        if s.ping_interval is not None:
+            self._tickers.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         log.info("listening on %s", ", ".join(self.addresses))
         for name in self.feeds:
             log.info("%s feed at %s", name, self.url(name))
@@ -181,7 +186,6 @@ class FeedServer:
             len(feed.registry),
             self.connection_count,
         )
-        heartbeat = asyncio.create_task(self._heartbeat(conn, peer))
         try:
             async for data in conn:
                 try:
@@ -193,7 +197,6 @@ class FeedServer:
         except ConnectionClosedError as exc:
             log.info("client %s dropped: %s", peer, exc)
         finally:
-            heartbeat.cancel()
             feed.disconnect(conn)
             log.info(
                 "client %s disconnected from %s (%d on this feed, %d in all)",
@@ -203,30 +206,54 @@ class FeedServer:
                 self.connection_count,
             )
 
-    async def _heartbeat(self, conn: ServerConnection, peer: str) -> None:
-        """Ping every ``ping_interval``; a peer silent for ``ping_timeout`` is cut off.
+    async def _heartbeat(self) -> None:
+        """Every ``ping_interval``, ping every client; cut off those silent for ``ping_timeout``.
+
+        One sweep for the whole server, written like a broadcast: the same ping
+        payload goes to every connection without a task, a future or a timer per
+        client, and a client has answered once websockets has matched its pong and
+        dropped the payload from ``pending_pings``. With thousands of clients the
+        per-connection keepalive of websockets costs more than the broadcasts.
 
         Like the lesson's ``ws.terminate()``, a dead peer is aborted at once rather
         than sent a closing handshake it will never answer, so it leaves every
-        subscription within interval + timeout.
+        subscription within interval + timeout. A client whose send buffer is still
+        full from earlier messages could not answer in time either: it goes too.
         """
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
-        if interval is None:
-            return
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    async with asyncio.timeout(timeout):
-                        await (await conn.ping())
-                except TimeoutError:
-                    log.warning(
-                        "client %s did not answer a ping within %.1f s; dropping it",
-                        peer,
-                        timeout,
-                    )
-                    conn.transport.abort()
-                    return
+        assert interval is not None
+        assert self._server is not None
+        loop = asyncio.get_running_loop()
+        sweep, next_sweep = 0, loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_sweep - loop.time()))
+            next_sweep += interval
+            sweep += 1
+            payload = sweep.to_bytes(8, "big")
+            answered: asyncio.Future[float] = loop.create_future()  # set by the first pong
+            pinged, stalled = [], []
+            for conn in list(self._server.connections):
+                if conn.transport.get_write_buffer_size() > STALLED_BUFFER:
+                    stalled.append(conn)
+                    continue
+                conn.pending_pings[payload] = (answered, loop.time())
+                conn.protocol.send_ping(payload)
+                conn.send_data()
+                pinged.append(conn)
+            self._drop(stalled, "is too slow to read what it was sent")
+            if timeout is not None:  # checked on its own, so sweeps keep their cadence
+                loop.call_later(timeout, self._drop_silent, pinged, payload, timeout)
+
+    def _drop_silent(self, pinged: list[ServerConnection], payload: bytes, timeout: float) -> None:
+        silent = [conn for conn in pinged if payload in conn.pending_pings]
+        self._drop(silent, f"did not answer a ping within {timeout:.1f} s")
+
+    @staticmethod
+    def _drop(conns: list[ServerConnection], why: str) -> None:
+        for conn in conns:
+            if conn.protocol.state is not State.CLOSED:
+                log.warning("client %s %s; dropping it", _peer(conn), why)
+                conn.transport.abort()
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path

@@ -1,0 +1,1 @@
+"""Reproducible measurements of the feeds and the dashboard; see docs/benchmarks.md."""

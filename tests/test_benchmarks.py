@@ -1,0 +1,46 @@
+"""Each benchmark runs at a tiny size so it keeps working; the numbers are not judged here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def test_fanout_measures_latency_cpu_and_memory() -> None:
+    server = (
+        f"{sys.executable} -m server tours --host 127.0.0.1 --port {{port}} --tours-interval 0.2"
+    )
+    [result] = run(
+        "benchmarks.fanout", "--clients", "20", "--duration", "2", "--target", f"python|{server}"
+    )
+    assert result["connected"] == 20
+    assert result["delivered"] > 0
+    assert result["p50_ms"] >= 0  # type: ignore[operator]
+    assert result["rss_kb_per_connection"] is not None
+
+
+def test_ingest_compares_the_listener_with_a_bare_loop() -> None:
+    [result] = run("benchmarks.ingest", "--messages", "3000", "--maxlen", "1000")
+    assert result["buffer_rows"] == 1000  # bounded by the buffer, not the message count
+    assert result["bare_msgs_per_s"] > 0  # type: ignore[operator]
+    assert result["listener_msgs_per_s"] > 0  # type: ignore[operator]
