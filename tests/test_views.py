@@ -15,7 +15,13 @@ from pyviz_comms import Comm
 
 from tourpanel.labels import LABELS, labels_for
 from tourpanel.listener import FeedListener, Reconnect
-from tourpanel.summaries import RateMeter, availability_level, histogram, message_age
+from tourpanel.summaries import (
+    RateMeter,
+    RollingCounts,
+    availability_level,
+    histogram,
+    message_age,
+)
 from tourpanel.views import Dashboard, FeedStatus, RandomPanel, SeatChart, TourCards
 
 from .conftest import free_port, wait_until
@@ -133,6 +139,26 @@ def test_histogram_counts_the_whole_buffer_not_only_new_rows(listener: FeedListe
     listener.buffer.append(number(50))
     panel.flush()
     assert list(panel.bars.data["top"])[4] == 5
+
+
+def test_histogram_follows_the_buffer_window() -> None:
+    small = FeedListener("ws://127.0.0.1:9/unused", maxlen=4)
+    panel = RandomPanel(listener=small)
+    small.buffer.extend(number(5) for _ in range(3))
+    panel.flush()
+    small.buffer.extend([number(95), number(95), number(95)])  # pushes two 5s out
+    panel.flush()
+    top = list(panel.bars.data["top"])
+    assert (top[0], top[9]) == (1, 3)
+
+
+def test_rolling_counts_match_a_fresh_histogram() -> None:
+    values = [(i * 37) % 100 + 1 if i % 7 else None for i in range(500)]
+    rolling = RollingCounts(120)
+    rolling.add(values)
+    fresh = histogram(v for v in values[-120:] if v is not None)
+    assert list(rolling.histogram().counts) == list(fresh.counts)
+    assert rolling.histogram().expected == fresh.expected
 
 
 def test_feed_status_reports_state_and_counters(listener: FeedListener) -> None:

@@ -15,6 +15,7 @@ from .sim import RANDOM_MAX, RANDOM_MIN
 __all__ = [
     "Histogram",
     "RateMeter",
+    "RollingCounts",
     "availability_level",
     "histogram",
     "local_time",
@@ -93,3 +94,39 @@ class RateMeter:
         first_time, first_total = self._samples[0]
         elapsed = now - first_time
         return (total - first_total) / elapsed if elapsed > 0 else 0.0
+
+
+class RollingCounts:
+    """Counts of whole numbers ``low``..``high`` over the last ``window`` rows.
+
+    Kept up to date row by row, so a histogram of a 50,000-row buffer costs what
+    the new rows cost, not a pass over the whole buffer on every flush. Rows that
+    carry no number (``None``) still take their place in the window, so the window
+    follows the buffer it mirrors.
+    """
+
+    def __init__(self, window: int, *, low: int = RANDOM_MIN, high: int = RANDOM_MAX) -> None:
+        self.low, self.high = low, high
+        self._rows: deque[int | None] = deque(maxlen=window)
+        self._counts = np.zeros(high - low + 1, dtype=np.int64)
+
+    def add(self, values: Iterable[int | None]) -> None:
+        for value in values:
+            if len(self._rows) == self._rows.maxlen:
+                self._count(self._rows[0], -1)
+            self._rows.append(value)
+            self._count(value, 1)
+
+    def _count(self, value: int | None, delta: int) -> None:
+        if value is not None and self.low <= value <= self.high:
+            self._counts[value - self.low] += delta
+
+    def histogram(self, bins: int = 10) -> Histogram:
+        """The counts grouped into ``bins`` equal ranges, as :func:`histogram` does."""
+        span = self.high - self.low + 1
+        if span % bins:
+            raise ValueError(f"{bins} bins do not split {self.low}..{self.high} evenly")
+        width = span // bins
+        counts = self._counts.reshape(bins, width).sum(axis=1)
+        left = self.low + width * np.arange(bins)
+        return Histogram(left, left + width - 1, counts, expected=int(counts.sum()) / bins)

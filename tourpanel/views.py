@@ -27,7 +27,7 @@ from .labels import LABELS, Labels
 from .listener import FeedListener, Status
 from .offline import serve_css_from_jupyter
 from .sim import RANDOM_MAX, RANDOM_MIN
-from .summaries import RateMeter, availability_level, histogram, local_time, message_age
+from .summaries import RateMeter, RollingCounts, availability_level, local_time, message_age
 
 __all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]
 
@@ -305,6 +305,7 @@ class RandomPanel(FeedView):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._recent: deque[tuple[Any, str]] = deque(maxlen=self.history_length)
+        self._counts = RollingCounts(self.buffer.maxlen)
         self.figure, self.bars, self.expected = charts.histogram_figure(self.labels)
         self._current = _html(_waiting(self.labels.waiting_number), name="random-current")
         self._history = _html("", name="random-history")
@@ -316,6 +317,9 @@ class RandomPanel(FeedView):
         )
 
     def _apply(self, rows: list[Row], now: float) -> None:
+        # The histogram follows the buffer row by row (see RollingCounts), whatever
+        # the rows are, so that it covers exactly what the buffer holds.
+        self._counts.add(_whole_number(r) for r in rows)
         numbers = [r for r in rows if r.get("type") == NUMBER_TYPE and _is_number(r.get("value"))]
         if not numbers:
             return
@@ -323,7 +327,8 @@ class RandomPanel(FeedView):
             self._recent.appendleft((row["value"], str(row.get("timestamp", ""))))
         value, stamp = self._recent[0]
         self._current.object = (
-            f'<div class="tp-number"><div class="tp-number-label">'
+            f'<div class="tp-number" data-timestamp="{html.escape(stamp)}">'
+            f'<div class="tp-number-label">'
             f"{html.escape(self.labels.current_number)}</div>"
             f'<div class="tp-number-value">{value}</div>'
             f'<div class="tp-number-time">{html.escape(self.labels.received_at)} '
@@ -341,15 +346,7 @@ class RandomPanel(FeedView):
         self._update_histogram()
 
     def _update_histogram(self) -> None:
-        """Recomputed from the whole buffer once per flush, never per message."""
-        values = (
-            int(r["value"])
-            for r in self.buffer.rows()
-            if r.get("type") == NUMBER_TYPE
-            and _is_number(r.get("value"))
-            and RANDOM_MIN <= r["value"] <= RANDOM_MAX
-        )
-        hist = histogram(values, bins=self.bins)
+        hist = self._counts.histogram(self.bins)
         self.bars.data = {
             "center": (hist.left + hist.right) / 2,
             "top": hist.counts,
@@ -365,6 +362,16 @@ class RandomPanel(FeedView):
 
     def __panel__(self) -> pn.Row:
         return self._pane
+
+
+def _whole_number(row: Row) -> int | None:
+    """The row's ``value`` if it is a random number 1–100, else ``None``."""
+    value = row.get("value")
+    if row.get("type") != NUMBER_TYPE or isinstance(value, bool):
+        return None
+    if isinstance(value, int) and RANDOM_MIN <= value <= RANDOM_MAX:
+        return value
+    return None
 
 
 def _is_number(value: Any) -> bool:
