@@ -36,6 +36,7 @@ __all__ = ["FeedServer"]
 log = logging.getLogger("server")
 
 HEALTH_PATH = "/healthz"
+MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 # A client with this much still unsent cannot answer a ping in time: it is too slow.
 STALLED_BUFFER = 4 * 2**20
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
@@ -158,10 +159,14 @@ class FeedServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
         while True:
-            # Fixed cadence without drift; after a stall (a suspended laptop), skip
-            # the missed ticks instead of firing them in a burst.
-            deadline = max(deadline + interval, loop.time())
-            await asyncio.sleep(deadline - loop.time())
+            # Fixed cadence without drift: a tick that is late by a little is caught up
+            # at once (short intervals outrun the timer's resolution), but after a long
+            # stall (a suspended laptop) the missed ticks are skipped, not fired in a burst.
+            deadline += interval
+            late = loop.time() - deadline
+            if late > MAX_CATCH_UP:
+                deadline += late
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
             try:
                 self.tick(feed)
             except Exception:

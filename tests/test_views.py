@@ -135,9 +135,11 @@ def test_random_panel_history_and_histogram(listener: FeedListener) -> None:
 def test_histogram_counts_the_whole_buffer_not_only_new_rows(listener: FeedListener) -> None:
     panel = RandomPanel(listener=listener)
     listener.buffer.extend(number(50) for _ in range(4))
-    panel.flush()
+    panel.flush(now=100.0)
     listener.buffer.append(number(50))
-    panel.flush()
+    panel.flush(now=100.5)  # redrawn at most once a second…
+    assert list(panel.bars.data["top"])[4] == 4
+    panel.flush(now=101.0)  # …even with nothing new since
     assert list(panel.bars.data["top"])[4] == 5
 
 
@@ -145,9 +147,9 @@ def test_histogram_follows_the_buffer_window() -> None:
     small = FeedListener("ws://127.0.0.1:9/unused", maxlen=4)
     panel = RandomPanel(listener=small)
     small.buffer.extend(number(5) for _ in range(3))
-    panel.flush()
+    panel.flush(now=100.0)
     small.buffer.extend([number(95), number(95), number(95)])  # pushes two 5s out
-    panel.flush()
+    panel.flush(now=101.0)
     top = list(panel.bars.data["top"])
     assert (top[0], top[9]) == (1, 3)
 

@@ -301,19 +301,24 @@ class RandomPanel(FeedView):
 
     history_length = param.Integer(default=10, bounds=(1, None), doc="Numbers in the history.")
     bins = param.Integer(default=10, doc="Histogram bins over 1–100 (a divisor of 100).")
+    histogram_period = param.Number(
+        default=1.0,
+        bounds=(0, None),
+        doc="Seconds between histogram redraws (browsers repaint it).",
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._recent: deque[tuple[Any, str]] = deque(maxlen=self.history_length)
         self._counts = RollingCounts(self.buffer.maxlen)
+        self._histogram_stale = False
+        self._histogram_drawn = float("-inf")
         self.figure, self.bars, self.expected = charts.histogram_figure(self.labels)
+        # The number and its history share one pane: one page update per flush, not two.
         self._current = _html(_waiting(self.labels.waiting_number), name="random-current")
-        self._history = _html("", name="random-history")
         self._chart = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self._pane = pn.Row(
-            pn.Column(self._current, self._history, width=320),
-            self._chart,
-            sizing_mode="stretch_width",
+            pn.Column(self._current, width=320), self._chart, sizing_mode="stretch_width"
         )
 
     def _apply(self, rows: list[Row], now: float) -> None:
@@ -326,24 +331,28 @@ class RandomPanel(FeedView):
         for row in numbers[-self.history_length :]:
             self._recent.appendleft((row["value"], str(row.get("timestamp", ""))))
         value, stamp = self._recent[0]
-        self._current.object = (
-            f'<div class="tp-number" data-timestamp="{html.escape(stamp)}">'
-            f'<div class="tp-number-label">'
-            f"{html.escape(self.labels.current_number)}</div>"
-            f'<div class="tp-number-value">{value}</div>'
-            f'<div class="tp-number-time">{html.escape(self.labels.received_at)} '
-            f"{html.escape(local_time(stamp))}</div></div>"
-        )
         items = "".join(
             f'<li><span class="tp-history-value">{v}</span>'
             f'<span class="tp-history-time">{html.escape(local_time(t))}</span></li>'
             for v, t in self._recent
         )
-        self._history.object = (
+        self._current.object = (
+            f'<div class="tp-number" data-timestamp="{html.escape(stamp)}">'
+            f'<div class="tp-number-label">{html.escape(self.labels.current_number)}</div>'
+            f'<div class="tp-number-value">{value}</div>'
+            f'<div class="tp-number-time">{html.escape(self.labels.received_at)} '
+            f"{html.escape(local_time(stamp))}</div></div>"
             f'<div class="tp-history"><h4>{html.escape(self.labels.history)}</h4>'
             f"<ol>{items}</ol></div>"
         )
-        self._update_histogram()
+        self._histogram_stale = True
+
+    def _update(self, now: float) -> int:
+        applied = super()._update(now)
+        if self._histogram_stale and now - self._histogram_drawn >= self.histogram_period:
+            self._update_histogram()
+            self._histogram_stale, self._histogram_drawn = False, now
+        return applied
 
     def _update_histogram(self) -> None:
         hist = self._counts.histogram(self.bins)
@@ -382,16 +391,25 @@ class FeedStatus(LiveView):
     """Per feed: connection state, messages per second, message age, gaps and resyncs."""
 
     listeners = param.Dict(default={}, doc="Feed name → FeedListener.")
+    refresh_period = param.Number(
+        default=1.0, bounds=(0, None), doc="Seconds between refreshes of rates and ages."
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._meters = {name: RateMeter() for name in self.listeners}
+        self._shown: tuple[Status, ...] = ()
+        self._refreshed = float("-inf")
         self._pane = _html(self._render(time.time()), name="feed-status")
 
     def _update(self, now: float) -> int:
-        text = self._render(now)
-        if text != self._pane.object:
-            self._pane.object = text
+        # A change of state shows at once; rates and ages once per refresh period.
+        states = tuple(listener.stats().status for listener in self.listeners.values())
+        if states != self._shown or now - self._refreshed >= self.refresh_period:
+            self._shown, self._refreshed = states, now
+            text = self._render(now)
+            if text != self._pane.object:
+                self._pane.object = text
         return 0
 
     def _render(self, now: float) -> str:

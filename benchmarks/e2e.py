@@ -1,0 +1,186 @@
+"""End to end: a feed at 100 msg/s into ``panel serve tourpanel/app.py``, N browser tabs.
+
+For each tab, the time from a number's server timestamp to that number appearing
+in the page (read from the page itself, polled every 5 ms); the Panel process's
+CPU; and how many upstream connections it opened (from the feed's ``/healthz``).
+
+    python -m benchmarks.e2e --sessions 1 --duration 30
+    python -m benchmarks.e2e --sessions 20 --duration 30
+
+Needs Chromium at /usr/bin/chromium (or ``TOURPANEL_CHROMIUM``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from .fanout import free_port
+from .procstat import cpu_seconds, percentile, rss_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("TOURPANEL_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+]
+
+# Records, in the page, each new number's delay from its server timestamp.
+PROBE = """
+window.__latencies = []; window.__measuring = false;
+(() => {
+  let shown = null, element = null;
+  const find = (root) => {
+    const hit = root.querySelector(".tp-number");
+    if (hit) return hit;
+    for (const node of root.querySelectorAll("*")) {
+      if (node.shadowRoot) { const deep = find(node.shadowRoot); if (deep) return deep; }
+    }
+    return null;
+  };
+  setInterval(() => {
+    if (!element || !element.isConnected) element = find(document);
+    if (!element) return;
+    const stamp = element.getAttribute("data-timestamp");
+    if (stamp && stamp !== shown) {
+      shown = stamp;
+      if (window.__measuring) window.__latencies.push(Date.now() - Date.parse(stamp));
+    }
+  }, 5);
+})();
+"""
+
+
+def browser_cpu() -> float:
+    """CPU seconds used so far by every Chromium process on the machine."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if "chrom" in stat.read_text().split(")", 1)[0]:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--rate", type=float, default=100, help="random numbers per second")
+    parser.add_argument("--flush-ms", type=int, default=250)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    feed_port, app_port = free_port(), free_port()
+    feed = subprocess.Popen(
+        [
+            sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(feed_port),
+            "--random-interval", str(1 / args.rate), "--log-level", "WARNING",
+        ],
+        cwd=ROOT,
+    )  # fmt: skip
+    env = {
+        **os.environ,
+        "TOURPANEL_TOURS_URL": f"ws://127.0.0.1:{feed_port}/tours",
+        "TOURPANEL_RANDOM_URL": f"ws://127.0.0.1:{feed_port}/random",
+        "TOURPANEL_FLUSH_MS": str(args.flush_ms),
+    }
+    app = subprocess.Popen(
+        [
+            sys.executable, "-m", "panel", "serve", "tourpanel/app.py", "--address", "127.0.0.1",
+            "--port", str(app_port), "--allow-websocket-origin", f"127.0.0.1:{app_port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{feed_port}/healthz", feed)
+        url = f"http://127.0.0.1:{app_port}/app"
+        wait_http(url, app)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            pages = []
+            for _ in range(args.sessions):
+                page = browser.new_context().new_page()
+                page.add_init_script(PROBE)
+                page.goto(url)
+                pages.append(page)
+            for page in pages:
+                page.wait_for_function("window.__latencies !== undefined", timeout=60_000)
+                page.locator(".tp-number").first.wait_for(timeout=60_000)
+            for page in pages:
+                page.evaluate("window.__measuring = true")
+            cpu_before, started = cpu_seconds(app.pid), time.monotonic()
+            browser_before = browser_cpu()
+            time.sleep(args.duration)
+            cpu = cpu_seconds(app.pid) - cpu_before
+            browser_used = browser_cpu() - browser_before
+            elapsed = time.monotonic() - started
+            samples = [v for page in pages for v in page.evaluate("window.__latencies")]
+            browser.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{feed_port}/healthz") as reply:
+            upstream = json.load(reply)["connections"]
+        result = {
+            "sessions": args.sessions,
+            "rate": args.rate,
+            "flush_ms": args.flush_ms,
+            "samples": len(samples),
+            "p50_ms": round(percentile(samples, 50), 1),
+            "p99_ms": round(percentile(samples, 99), 1),
+            "panel_cpu_percent": round(cpu / elapsed * 100, 1),
+            "browser_cpu_percent": round(browser_used / elapsed * 100, 1),
+            "panel_rss_mb": round(rss_bytes(app.pid) / 2**20, 1),
+            "upstream_connections": upstream,
+        }
+    finally:
+        for proc in (app, feed):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['sessions']} session(s) at {result['rate']:g} msg/s: value on screen "
+            f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms after its server timestamp "
+            f"({result['samples']} samples); panel process {result['panel_cpu_percent']} % CPU, "
+            f"{result['panel_rss_mb']} MB; Chromium {result['browser_cpu_percent']} % CPU; "
+            f"{result['upstream_connections']} upstream connections"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
