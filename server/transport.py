@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosedError
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.protocol import OPEN, State
 
 from tourpanel import protocol as p
 
@@ -152,7 +153,7 @@ class FeedServer:
     def tick(self, feed: str) -> None:
         """Advance ``feed`` one step and deliver its broadcasts now."""
         for delivery in self.feeds[feed].tick():
-            broadcast(delivery.recipients, delivery.text)
+            _fan_out(delivery.recipients, delivery.text)
         log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
 
     async def _tick_every(self, feed: str, interval: float) -> None:
@@ -307,6 +308,20 @@ def _listen_hosts(host: str, port: int) -> str | list[str]:
     except OSError:
         return "127.0.0.1"
     return ["127.0.0.1", "::1"]
+
+
+def _fan_out(conns: Iterable[ServerConnection], text: str) -> None:
+    """Write one text message to many connections, framed once for all of them.
+
+    What :func:`websockets.asyncio.server.broadcast` does, minus building the same
+    frame again for every connection: server frames are not masked and this server
+    negotiates no extension, so every client gets the very same bytes.
+    """
+    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    for conn in conns:
+        protocol = conn.protocol
+        if protocol.state is OPEN and not protocol.expect_continuation_frame:
+            conn.transport.write(frame)
 
 
 def _send(conn: ServerConnection, texts: Iterable[str]) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import CHROMIUM
+
 pytestmark = pytest.mark.benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +46,37 @@ def test_ingest_compares_the_listener_with_a_bare_loop() -> None:
     assert result["buffer_rows"] == 1000  # bounded by the buffer, not the message count
     assert result["bare_msgs_per_s"] > 0  # type: ignore[operator]
     assert result["listener_msgs_per_s"] > 0  # type: ignore[operator]
+
+
+@pytest.fixture
+def chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+
+
+@pytest.mark.usefixtures("chromium")
+def test_e2e_measures_time_to_screen_and_upstream_connections() -> None:
+    [result] = run("benchmarks.e2e", "--sessions", "2", "--duration", "3", "--rate", "20")
+    assert result["samples"] > 0  # type: ignore[operator]
+    assert result["upstream_connections"] == 2  # one per feed, whatever the tabs
+
+
+@pytest.mark.usefixtures("chromium")
+def test_soak_samples_every_process(tmp_path: Path) -> None:
+    chart = tmp_path / "soak.svg"
+    args = (
+        "--duration",
+        "4",
+        "--warmup",
+        "1",
+        "--every",
+        "1",
+        "--rate",
+        "200",
+        "--svg",
+        str(chart),
+    )
+    [result] = run("benchmarks.soak", *args)
+    assert set(result["growth_percent"]) == {"server", "panel", "chromium"}  # type: ignore[arg-type]
+    assert result["messages_sent"] > 0  # type: ignore[operator]
+    assert chart.read_text().startswith("<svg")
