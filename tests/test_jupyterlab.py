@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .conftest import ARTIFACTS, TIMEOUT, free_port, wait_until
@@ -24,17 +25,22 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 @pytest.fixture
 def jupyterlab(tmp_path: Path) -> Iterator[str]:
     """JupyterLab on a free port, serving a copy of the notebooks (it saves outputs)."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
     for notebook in NOTEBOOKS.glob("*.ipynb"):
-        shutil.copy(notebook, tmp_path)
+        shutil.copy(notebook, root)
     port = free_port()
     log = (ARTIFACTS / f"jupyterlab-{port}.log").open("w")
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter", "lab", "--no-browser",
             "--ip", "127.0.0.1", "--port", str(port),
-            f"--ServerApp.root_dir={tmp_path}",
+            f"--ServerApp.root_dir={root}",
             "--IdentityProvider.token=", "--ServerApp.password=",
             "--allow-root",  # CI runs as root
+            # A clean JupyterLab: no workspace or settings left by an earlier session.
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
             # Nothing from the internet: no news, no update checks, no extension search.
             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
@@ -69,7 +75,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
 def test_run_all_cells_and_watch_the_numbers_change(
     jupyterlab: str, open_page: Callable[[str], Any]
 ) -> None:
-    page = open_page(f"{jupyterlab}/lab/tree/01_random_numbers.ipynb")
+    page = open_page(f"{jupyterlab}/lab/tree/01_random_numbers.ipynb?reset")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
     # JupyterLab asks which kernel to start unless told to always use the preferred one.
     select = page.locator(".jp-Dialog button", has_text="Select")
@@ -88,7 +94,15 @@ def test_run_all_cells_and_watch_the_numbers_change(
     last_output.first.wait_for(timeout=120_000)
     # Scroll back up to the inline dashboard, as a teacher would, and watch it move.
     value = page.locator(".tp-number-value").first
-    value.scroll_into_view_if_needed()
+
+    def scrolled() -> bool:  # the pane redraws four times a second: retry if it moved
+        try:
+            value.scroll_into_view_if_needed(timeout=2_000)
+        except PlaywrightError:
+            return False
+        return True
+
+    wait_until(scrolled, timeout=30)
     seen: set[str] = set()
     wait_until(lambda: (seen.add(value.inner_text().strip()) or len(seen - {""})) >= 3, timeout=60)
     assert all(number.isdigit() for number in seen - {""})
