@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,10 +22,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from .fanout import free_port
 from .procstat import cpu_seconds, percentile, rss_bytes
+from .stack import running_stack
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("TOURPANEL_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
@@ -77,19 +75,6 @@ def browser_cpu() -> float:
     return total
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__)
     parser.add_argument("--sessions", type=int, default=1)
@@ -99,34 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    feed_port, app_port = free_port(), free_port()
-    feed = subprocess.Popen(
-        [
-            sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(feed_port),
-            "--random-interval", str(1 / args.rate), "--log-level", "WARNING",
-        ],
-        cwd=ROOT,
-    )  # fmt: skip
-    env = {
-        **os.environ,
-        "TOURPANEL_TOURS_URL": f"ws://127.0.0.1:{feed_port}/tours",
-        "TOURPANEL_RANDOM_URL": f"ws://127.0.0.1:{feed_port}/random",
-        "TOURPANEL_FLUSH_MS": str(args.flush_ms),
-    }
-    app = subprocess.Popen(
-        [
-            sys.executable, "-m", "panel", "serve", "tourpanel/app.py", "--address", "127.0.0.1",
-            "--port", str(app_port), "--allow-websocket-origin", f"127.0.0.1:{app_port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{feed_port}/healthz", feed)
-        url = f"http://127.0.0.1:{app_port}/app"
-        wait_http(url, app)
+    with running_stack(rate=args.rate, flush_ms=args.flush_ms) as stack:
+        app, url = stack.app, stack.app_url
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             pages = []
@@ -148,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.monotonic() - started
             samples = [v for page in pages for v in page.evaluate("window.__latencies")]
             browser.close()
-        with urllib.request.urlopen(f"http://127.0.0.1:{feed_port}/healthz") as reply:
+        with urllib.request.urlopen(stack.health_url) as reply:
             upstream = json.load(reply)["connections"]
         result = {
             "sessions": args.sessions,
@@ -162,13 +121,6 @@ def main(argv: list[str] | None = None) -> int:
             "panel_rss_mb": round(rss_bytes(app.pid) / 2**20, 1),
             "upstream_connections": upstream,
         }
-    finally:
-        for proc in (app, feed):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     if args.json:
         print(json.dumps(result))
     else:

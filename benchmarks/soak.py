@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -21,9 +19,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from .e2e import CHROMIUM, FLAGS, ROOT, wait_http
-from .fanout import free_port
+from .e2e import CHROMIUM, FLAGS
 from .procstat import rss_bytes
+from .stack import running_stack
 
 COLOURS = {"server": "#1f77b4", "panel": "#ff7f0e", "chromium": "#2ca02c"}
 
@@ -82,34 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    feed_port, app_port = free_port(), free_port()
-    feed = subprocess.Popen(
-        [
-            sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(feed_port),
-            "--random-interval", str(1 / args.rate), "--log-level", "WARNING",
-        ],
-        cwd=ROOT,
-    )  # fmt: skip
-    env = {
-        **os.environ,
-        "TOURPANEL_TOURS_URL": f"ws://127.0.0.1:{feed_port}/tours",
-        "TOURPANEL_RANDOM_URL": f"ws://127.0.0.1:{feed_port}/random",
-    }
-    app = subprocess.Popen(
-        [
-            sys.executable, "-m", "panel", "serve", "tourpanel/app.py", "--address", "127.0.0.1",
-            "--port", str(app_port), "--allow-websocket-origin", f"127.0.0.1:{app_port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     samples: list[dict[str, float]] = []
-    try:
-        wait_http(f"http://127.0.0.1:{feed_port}/healthz", feed)
-        url = f"http://127.0.0.1:{app_port}/app"
-        wait_http(url, app)
+    with running_stack(rate=args.rate) as stack:
+        feed, app, url = stack.feed, stack.app, stack.app_url
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page()
@@ -126,16 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 time.sleep(args.every)
-            with urllib.request.urlopen(f"http://127.0.0.1:{feed_port}/healthz") as reply:
+            with urllib.request.urlopen(stack.health_url) as reply:
                 sent = json.load(reply)["feeds"]["random"]["seq"]
             browser.close()
-    finally:
-        for proc in (app, feed):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     warm = next((s for s in samples if s["t"] >= args.warmup), samples[0])
     growth = {k: round((samples[-1][k] - warm[k]) / warm[k] * 100, 2) for k in COLOURS}
     result = {
