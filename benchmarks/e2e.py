@@ -18,11 +18,10 @@ import os
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from .procstat import cpu_seconds, percentile, rss_bytes
+from .procstat import chromium_pids, cpu_seconds, percentile, rss_bytes, total
 from .stack import running_stack
 
 CHROMIUM = os.environ.get("TOURPANEL_CHROMIUM", "/usr/bin/chromium")
@@ -65,14 +64,7 @@ window.__latencies = []; window.__measuring = false;
 
 def browser_cpu() -> float:
     """CPU seconds used so far by every Chromium process on the machine."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if "chrom" in stat.read_text().split(")", 1)[0]:
-                total += cpu_seconds(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    return total
+    return total(cpu_seconds, chromium_pids())
 
 
 def main(argv: list[str] | None = None) -> int:

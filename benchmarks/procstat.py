@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -27,3 +28,26 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(share / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def chromium_pids() -> list[int]:
+    """Every Chromium process on the machine (browsers started by the benchmarks)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if "chrom" in stat.read_text().split(")", 1)[0]:
+                pids.append(int(stat.parent.name))
+        except OSError:
+            continue  # gone meanwhile
+    return pids
+
+
+def total(read: Callable[[int], float], pids: Iterable[int]) -> float:
+    """``read(pid)`` summed over ``pids``, skipping processes that ended meanwhile."""
+    found = 0.0
+    for pid in pids:
+        try:
+            found += read(pid)
+        except OSError:
+            continue
+    return found

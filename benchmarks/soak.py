@@ -20,21 +20,15 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from .e2e import CHROMIUM, FLAGS
-from .procstat import rss_bytes
+from .procstat import chromium_pids, rss_bytes, total
 from .stack import running_stack
 
 COLOURS = {"server": "#1f77b4", "panel": "#ff7f0e", "chromium": "#2ca02c"}
 
 
 def chromium_rss() -> int:
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if "chrom" in stat.read_text().split(")", 1)[0]:
-                total += rss_bytes(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue
-    return total
+    """Resident memory of every Chromium process on the machine."""
+    return int(total(rss_bytes, chromium_pids()))
 
 
 def svg(samples: list[dict[str, float]], warmup: float) -> str:

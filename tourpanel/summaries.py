@@ -50,15 +50,20 @@ def histogram(
     values: Iterable[int], *, bins: int = 10, low: int = RANDOM_MIN, high: int = RANDOM_MAX
 ) -> Histogram:
     """Bin whole numbers ``low``..``high`` into ``bins`` equal ranges (1–10, 11–20, …)."""
-    span = high - low + 1
-    if span % bins:
-        raise ValueError(f"{bins} bins do not split {low}..{high} evenly")
-    width = span // bins
     data = np.fromiter(values, dtype=np.int64)
     data = data[(data >= low) & (data <= high)]
-    counts = np.bincount((data - low) // width, minlength=bins)
+    return _binned(np.bincount(data - low, minlength=high - low + 1), bins=bins, low=low)
+
+
+def _binned(per_value: np.ndarray, *, bins: int, low: int) -> Histogram:
+    """Counts of each whole number from ``low`` on, grouped into ``bins`` equal ranges."""
+    span = len(per_value)
+    if span % bins:
+        raise ValueError(f"{bins} bins do not split {low}..{low + span - 1} evenly")
+    width = span // bins
+    counts = per_value.reshape(bins, width).sum(axis=1)
     left = low + width * np.arange(bins)
-    return Histogram(left, left + width - 1, counts, expected=len(data) / bins)
+    return Histogram(left, left + width - 1, counts, expected=int(counts.sum()) / bins)
 
 
 def local_time(iso: str) -> str:
@@ -123,10 +128,4 @@ class RollingCounts:
 
     def histogram(self, bins: int = 10) -> Histogram:
         """The counts grouped into ``bins`` equal ranges, as :func:`histogram` does."""
-        span = self.high - self.low + 1
-        if span % bins:
-            raise ValueError(f"{bins} bins do not split {self.low}..{self.high} evenly")
-        width = span // bins
-        counts = self._counts.reshape(bins, width).sum(axis=1)
-        left = self.low + width * np.arange(bins)
-        return Histogram(left, left + width - 1, counts, expected=int(counts.sum()) / bins)
+        return _binned(self._counts, bins=bins, low=self.low)
