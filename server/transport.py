@@ -1,7 +1,7 @@
 """The thin I/O edge: ``websockets`` serving, routing, the broadcast ticks, ``/healthz``.
 
-All decisions live in :mod:`server.feeds`; this module moves bytes. Every write is
-synchronous (:func:`websockets.asyncio.server.broadcast`), so a connection's greeting,
+All decisions live in :mod:`server.feeds`; this module moves bytes. Every write goes
+straight to the transport, pre-framed and without awaiting, so a connection's greeting,
 its replies and the broadcasts it receives never interleave out of order.
 """
 
@@ -20,15 +20,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosedError
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import OPEN, State
+from websockets.protocol import State
 
 from tourpanel import protocol as p
 
 from .feeds import Feed, RandomFeed, TourFeed
+from .frames import text_frame, write
+from .heartbeat import PingRound
 from .settings import Settings
 from .store import MemoryStore
 
@@ -71,6 +72,7 @@ class FeedServer:
         self._single = len(self.feeds) == 1
         self._server: Server | None = None
         self._tickers: list[asyncio.Task[None]] = []
+        self._ping_round: PingRound | None = None
         self._started = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -153,7 +155,12 @@ class FeedServer:
     def tick(self, feed: str) -> None:
         """Advance ``feed`` one step and deliver its broadcasts now."""
         for delivery in self.feeds[feed].tick():
-            _fan_out(delivery.recipients, delivery.text)
+            frame = text_frame(delivery.text)
+            if self._ping_round is not None:
+                self._ping_round.deliver(delivery.recipients, frame)
+            else:
+                for conn in delivery.recipients:
+                    write(conn, frame)
         log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
 
     async def _tick_every(self, feed: str, interval: float) -> None:
@@ -215,44 +222,47 @@ class FeedServer:
     async def _heartbeat(self) -> None:
         """Every ``ping_interval``, ping every client; cut off those silent for ``ping_timeout``.
 
-        One sweep for the whole server, written like a broadcast: the same ping
-        payload goes to every connection without a task, a future or a timer per
-        client, and a client has answered once websockets has matched its pong and
-        dropped the payload from ``pending_pings``. With thousands of clients the
-        per-connection keepalive of websockets costs more than the broadcasts.
+        One sweep for the whole server, without a task, a future or a timer per
+        client: with thousands of clients the per-connection keepalive of websockets
+        costs more than the broadcasts. The pings ride on the broadcasts of the next
+        ``window`` seconds (see :mod:`server.heartbeat`); the rest are sent alone then.
 
         Like the lesson's ``ws.terminate()``, a dead peer is aborted at once rather
         than sent a closing handshake it will never answer, so it leaves every
-        subscription within interval + timeout. A client whose send buffer is still
-        full from earlier messages could not answer in time either: it goes too.
+        subscription within interval + window + timeout. A client whose send buffer
+        is still full from earlier messages could not answer in time either: it goes too.
         """
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
         assert interval is not None
         assert self._server is not None
         loop = asyncio.get_running_loop()
+        window = self.ping_window
         sweep, next_sweep = 0, loop.time() + interval
         while True:
             await asyncio.sleep(max(0.0, next_sweep - loop.time()))
             next_sweep += interval
             sweep += 1
-            payload = sweep.to_bytes(8, "big")
-            answered: asyncio.Future[float] = loop.create_future()  # set by the first pong
-            pinged, stalled = [], []
-            for conn in list(self._server.connections):
-                if conn.transport.get_write_buffer_size() > STALLED_BUFFER:
-                    stalled.append(conn)
-                    continue
-                conn.pending_pings[payload] = (answered, loop.time())
-                conn.protocol.send_ping(payload)
-                conn.send_data()
-                pinged.append(conn)
+            conns = self._server.connections
+            stalled = [c for c in conns if c.transport.get_write_buffer_size() > STALLED_BUFFER]
             self._drop(stalled, "is too slow to read what it was sent")
+            self._ping_round = ping_round = PingRound(sweep, conns.difference(stalled))
+            try:
+                await asyncio.sleep(window)
+            finally:
+                self._ping_round = None
+                ping_round.flush()
             if timeout is not None:  # checked on its own, so sweeps keep their cadence
-                loop.call_later(timeout, self._drop_silent, pinged, payload, timeout)
+                loop.call_later(timeout, self._drop_silent, ping_round, timeout)
 
-    def _drop_silent(self, pinged: list[ServerConnection], payload: bytes, timeout: float) -> None:
-        silent = [conn for conn in pinged if payload in conn.pending_pings]
-        self._drop(silent, f"did not answer a ping within {timeout:.1f} s")
+    @property
+    def ping_window(self) -> float:
+        """How long pings wait for a broadcast to ride on: one broadcast period at most."""
+        assert self.settings.ping_interval is not None
+        longest = max(self.settings.interval(name) for name in self.feeds)
+        return min(longest, self.settings.ping_interval / 2)
+
+    def _drop_silent(self, ping_round: PingRound, timeout: float) -> None:
+        self._drop(ping_round.silent(), f"did not answer a ping within {timeout:.1f} s")
 
     @staticmethod
     def _drop(conns: list[ServerConnection], why: str) -> None:
@@ -310,24 +320,11 @@ def _listen_hosts(host: str, port: int) -> str | list[str]:
     return ["127.0.0.1", "::1"]
 
 
-def _fan_out(conns: Iterable[ServerConnection], text: str) -> None:
-    """Write one text message to many connections, framed once for all of them.
-
-    What :func:`websockets.asyncio.server.broadcast` does, minus building the same
-    frame again for every connection: server frames are not masked and this server
-    negotiates no extension, so every client gets the very same bytes.
-    """
-    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
-    for conn in conns:
-        protocol = conn.protocol
-        if protocol.state is OPEN and not protocol.expect_continuation_frame:
-            conn.transport.write(frame)
-
-
 def _send(conn: ServerConnection, texts: Iterable[str]) -> None:
-    """Write ``texts`` to one connection now, in order, without awaiting."""
-    for text in texts:
-        broadcast((conn,), text)
+    """Write ``texts`` to one connection now, in order, in one write."""
+    frames = b"".join(text_frame(text) for text in texts)
+    if frames:
+        write(conn, frames)
 
 
 def _peer(conn: ServerConnection) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
@@ -183,8 +184,8 @@ def test_oversized_message_closes_only_that_connection(
         assert recv_json(good)["type"] == "AVAILABILITY_UPDATE"
 
 
-def silent_client(url: str, *, first: dict[str, Any] | None = None) -> socket.socket:
-    """Open a WebSocket, optionally send one message, then never read again (so never pong)."""
+def raw_client(url: str) -> tuple[socket.socket, ClientProtocol]:
+    """A WebSocket as a plain socket and websockets' sans-I/O protocol, to see raw frames."""
     protocol = ClientProtocol(parse_uri(url))
     protocol.send_request(protocol.connect())
     uri = parse_uri(url)
@@ -193,10 +194,40 @@ def silent_client(url: str, *, first: dict[str, Any] | None = None) -> socket.so
     while protocol.state is State.CONNECTING:
         protocol.receive_data(sock.recv(65536))
     assert protocol.state is State.OPEN, protocol.handshake_exc
+    protocol.events_received()  # the handshake response, not a frame
+    return sock, protocol
+
+
+def silent_client(url: str, *, first: dict[str, Any] | None = None) -> socket.socket:
+    """Open a WebSocket, optionally send one message, then never read again (so never pong)."""
+    sock, protocol = raw_client(url)
     if first is not None:
         protocol.send_text(json.dumps(first).encode())
         sock.sendall(b"".join(protocol.data_to_send()))
     return sock
+
+
+def test_pings_ride_on_broadcasts(make_server: Callable[..., ServerThread]) -> None:
+    """A client that receives broadcasts gets each ping in the same write as one of them,
+    and its pongs count as answers (with this timeout it would be dropped otherwise)."""
+    server = make_server(tours_interval=0.1, ping_interval=0.6, ping_timeout=0.3)
+    sock, protocol = raw_client(server.url("tours"))
+    riding, alone = 0, 0
+    try:
+        while riding < 4:
+            data = sock.recv(65536)  # one write arrives in one read on loopback
+            assert data, "the server dropped a client that answered its pings"
+            protocol.receive_data(data)
+            opcodes = [frame.opcode for frame in protocol.events_received()]
+            sock.sendall(b"".join(protocol.data_to_send()))  # the pongs
+            for before, opcode in zip([None, *opcodes], opcodes, strict=False):
+                if opcode is Opcode.PING:
+                    riding, alone = (
+                        (riding + 1, alone) if before is Opcode.TEXT else (riding, alone + 1)
+                    )
+        assert alone == 0
+    finally:
+        sock.close()
 
 
 def test_a_client_that_stops_answering_pings_is_dropped(

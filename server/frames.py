@@ -1,0 +1,29 @@
+"""WebSocket frames built once and written straight to transports.
+
+Server frames are not masked and this server negotiates no extension, so every
+client gets the very same bytes: a broadcast is framed once for all connections,
+which is what :func:`websockets.asyncio.server.broadcast` does per connection.
+"""
+
+from __future__ import annotations
+
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN
+
+__all__ = ["ping_frame", "text_frame", "write"]
+
+
+def text_frame(text: str) -> bytes:
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+def ping_frame(payload: bytes) -> bytes:
+    return Frame(Opcode.PING, payload).serialize(mask=False)
+
+
+def write(conn: ServerConnection, frames: bytes) -> None:
+    """Write whole frames now, unless the connection is closing (they would be lost)."""
+    protocol = conn.protocol
+    if protocol.state is OPEN and not protocol.expect_continuation_frame:
+        conn.transport.write(frames)
