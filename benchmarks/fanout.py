@@ -27,12 +27,15 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from websockets.asyncio.client import connect
-
 from .procstat import cpu_seconds, percentile, rss_bytes
 
-BROADCASTS = ('{"type":"AVAILABILITY_UPDATE"', '{"type":"RANDOM_NUMBER"')
-TIMESTAMP = '"timestamp":"'
+BROADCASTS = (b'{"type":"AVAILABILITY_UPDATE"', b'{"type":"RANDOM_NUMBER"')
+TIMESTAMP = b'"timestamp":"'
+TEXT, PING, PONG = 0x1, 0x9, 0xA
+HANDSHAKE = (
+    "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
 @dataclass
@@ -68,48 +71,105 @@ async def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: floa
     raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
 
 
-async def client(
-    url: str, latencies: list[float], counting: asyncio.Event, opened: list[int]
-) -> None:
-    try:
-        async with connect(url, compression=None, open_timeout=60, ping_interval=None) as ws:
-            opened[0] += 1
-            async for data in ws:
-                received = time.time()
-                if not counting.is_set() or not isinstance(data, str):
-                    continue
-                # Cheaper than json.loads, so the clients add as little delay as they can:
-                # both servers write "type" first and a 24-character "timestamp".
-                if data.startswith(BROADCASTS):
-                    at = data.find(TIMESTAMP) + len(TIMESTAMP)
-                    sent = datetime.fromisoformat(data[at : at + 24]).timestamp()
-                    latencies.append((received - sent) * 1000)
-    except Exception:
-        pass  # the target closing at the end of the run
+class Tally:
+    """What every client of one run adds to: connections opened and latencies seen."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.counting = False
+        self.latencies: list[float] = []
+
+
+class LeanClient(asyncio.Protocol):
+    """A WebSocket client cut down to what the measurement needs.
+
+    One Python process plays every client, so whatever it spends on a message delays
+    every later delivery it records; a full websockets client per connection cost more
+    per message than the servers under test. This one parses frame headers, answers
+    pings and reads the timestamp of broadcasts. It trusts the server: no validation,
+    no fragmented messages, no closing handshake.
+    """
+
+    def __init__(self, tally: Tally, host: str) -> None:
+        self.tally = tally
+        self.host = host
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.open = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(HANDSHAKE.format(host=self.host).encode())
+
+    def data_received(self, data: bytes) -> None:
+        received = time.time()
+        buffer = self.buffer + data if self.buffer else data
+        at = 0
+        if not self.open:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            assert buffer.startswith(b"HTTP/1.1 101"), buffer[:200]
+            self.open = True
+            self.tally.opened += 1
+            at = end + 4
+        size = len(buffer)
+        while size - at >= 2:
+            opcode, length, head = buffer[at] & 0x0F, buffer[at + 1] & 0x7F, 2
+            if length == 126:
+                length, head = int.from_bytes(buffer[at + 2 : at + 4], "big"), 4
+            elif length == 127:
+                length, head = int.from_bytes(buffer[at + 2 : at + 10], "big"), 10
+            end = at + head + length
+            if end > size:
+                break
+            if opcode == PING:
+                assert self.transport is not None
+                self.transport.write(pong(buffer[at + head : end]))
+            elif opcode == TEXT and self.tally.counting:
+                self.record(buffer[at + head : end], received)
+            at = end
+        self.buffer = buffer[at:]
+
+    def record(self, payload: bytes, received: float) -> None:
+        # Cheaper than json.loads: both servers write "type" first and a
+        # 24-character "timestamp".
+        if payload.startswith(BROADCASTS):
+            at = payload.find(TIMESTAMP) + len(TIMESTAMP)
+            sent = datetime.fromisoformat(payload[at : at + 24].decode()).timestamp()
+            self.tally.latencies.append((received - sent) * 1000)
+
+
+def pong(payload: bytes) -> bytes:
+    """A client PONG frame; masked, as clients must, with a zero key (so the payload as is)."""
+    return bytes([0x80 | PONG, 0x80 | len(payload)]) + bytes(4) + payload
 
 
 async def measure(name: str, command: str, clients: int, duration: float, batch: int) -> Result:
     port = free_port()
-    url = f"ws://127.0.0.1:{port}"
     proc = subprocess.Popen(
         shlex.split(command.format(port=port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    loop = asyncio.get_running_loop()
+    tally = Tally()
+    transports: list[asyncio.BaseTransport] = []
+
+    async def open_one() -> None:
+        transport, _ = await loop.create_connection(
+            lambda: LeanClient(tally, f"127.0.0.1:{port}"), "127.0.0.1", port
+        )
+        transports.append(transport)
+
     try:
         await wait_listening(port, proc)
         await asyncio.sleep(1)
         idle = rss_bytes(proc.pid)
-        latencies: list[float] = []
-        counting = asyncio.Event()
-        opened = [0]
-        tasks = []
         for start in range(0, clients, batch):
-            tasks += [
-                asyncio.create_task(client(url, latencies, counting, opened))
-                for _ in range(min(batch, clients - start))
-            ]
-            await asyncio.sleep(0.05)
+            await asyncio.gather(*(open_one() for _ in range(min(batch, clients - start))))
         deadline = time.monotonic() + 120
-        while opened[0] < clients and time.monotonic() < deadline:
+        while tally.opened < clients and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         await asyncio.sleep(1)
         # Thousands of client connections make a heap whose full garbage collections
@@ -119,31 +179,32 @@ async def measure(name: str, command: str, clients: int, duration: float, batch:
         gc.freeze()
         loaded = rss_bytes(proc.pid)
         cpu_before = cpu_seconds(proc.pid)
-        counting.set()
+        tally.counting = True
         await asyncio.sleep(duration)
-        counting.clear()
+        tally.counting = False
         cpu = cpu_seconds(proc.pid) - cpu_before
         gc.unfreeze()
+        latencies = tally.latencies
         delivered = len(latencies)
         return Result(
             target=name,
             clients=clients,
-            connected=opened[0],
+            connected=tally.opened,
             delivered=delivered,
             p50_ms=round(percentile(latencies, 50), 2),
             p99_ms=round(percentile(latencies, 99), 2),
             cpu_us_per_message=round(cpu / delivered * 1e6, 2) if delivered else float("nan"),
             rss_mb_idle=round(idle / 2**20, 1),
-            rss_kb_per_connection=round((loaded - idle) / max(1, opened[0]) / 1024, 2),
+            rss_kb_per_connection=round((loaded - idle) / max(1, tally.opened) / 1024, 2),
         )
     finally:
+        for transport in transports:
+            transport.close()
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
