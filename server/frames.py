@@ -7,11 +7,13 @@ which is what :func:`websockets.asyncio.server.broadcast` does per connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
-__all__ = ["ping_frame", "text_frame", "write"]
+__all__ = ["fan_out", "ping_frame", "text_frame", "write"]
 
 
 def text_frame(text: str) -> bytes:
@@ -27,3 +29,9 @@ def write(conn: ServerConnection, frames: bytes) -> None:
     protocol = conn.protocol
     if protocol.state is OPEN and not protocol.expect_continuation_frame:
         conn.transport.write(frames)
+
+
+def fan_out(conns: Iterable[ServerConnection], frames: bytes) -> None:
+    """Write the same bytes to many connections."""
+    for conn in conns:
+        write(conn, frames)

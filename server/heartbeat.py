@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from websockets.asyncio.server import ServerConnection
 
-from .frames import ping_frame, write
+from .frames import fan_out, ping_frame, write
 
 __all__ = ["PingRound"]
 
@@ -37,8 +37,7 @@ class PingRound:
         """Write a broadcast ``frame`` to ``conns``, with the ping for those who owe it."""
         owed = self.owed
         if not owed:
-            for conn in conns:
-                write(conn, frame)
+            fan_out(conns, frame)
             return
         with_ping = frame + self.frame
         for conn in conns:

@@ -28,7 +28,7 @@ from websockets.protocol import State
 from tourpanel import protocol as p
 
 from .feeds import Feed, RandomFeed, TourFeed
-from .frames import text_frame, write
+from .frames import fan_out, text_frame, write
 from .heartbeat import PingRound
 from .settings import Settings
 from .store import MemoryStore
@@ -159,8 +159,7 @@ class FeedServer:
             if self._ping_round is not None:
                 self._ping_round.deliver(delivery.recipients, frame)
             else:
-                for conn in delivery.recipients:
-                    write(conn, frame)
+                fan_out(delivery.recipients, frame)
         log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
 
     async def _tick_every(self, feed: str, interval: float) -> None:
