@@ -2,9 +2,9 @@
 
 A ping round asks every connection for a pong. Rather than a write of its own, each
 connection's ping goes out in the same write as the next broadcast it receives; those
-that receive none within the round's window get it on its own then. At 5,000 clients
-this halves what the heartbeat costs: the pongs still have to be read, but no
-connection is written to just to ping it.
+that receive none within the round's window get it on its own then. That saves a
+system call per client per round (about an eighth of the heartbeat's CPU at 5,000
+clients); the rest is reading the pongs, one read per client per round.
 
 A client has answered once websockets has matched its pong and dropped the payload
 from ``pending_pings``; one future, set by the first pong, serves the whole round.

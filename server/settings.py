@@ -2,7 +2,7 @@
 
 Every option has a ``TOURPANEL_*`` environment variable; the command line wins over
 the environment, which wins over the defaults below (the lesson's: port 8080, a
-number every 3 s, a tour update every 5 s).
+number every 3 s, a tour update every 5 s, a heartbeat every 30 s).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Settings:
     tours_interval: float = 5.0
     seed: str | None = None
     history: int = 1000
-    ping_interval: float | None = 20.0
+    ping_interval: float | None = 30.0  # the lesson's HEARTBEAT_INTERVAL
     ping_timeout: float | None = 20.0
     close_timeout: float = 5.0
     max_message_size: int = 4096
