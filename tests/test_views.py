@@ -106,23 +106,46 @@ def test_seat_chart_carries_each_tour_on_to_now(listener: FeedListener) -> None:
     chart.flush(now=1736333400.0)  # the update's own time
     chart.flush(now=1736333460.0)  # a minute later, nothing new
     sources = {s.name: s for s in root.select({"type": ColumnDataSource})}
-    line, tail = sources["seats-tour_rome"].data, sources["seats-now-tour_rome"].data
-    assert list(tail["y"]) == [18.0, 18.0]
-    assert tail["x"][0] == line["x"][-1]
-    assert tail["x"][1] - tail["x"][0] == 60_000.0
+    line, tail = sources["seats-tour_rome"].data, sources["seat-tails"].data  # a row per tour
+    assert list(tail["y"]) == [18.0]
+    assert list(tail["name"]) == ["Rome Colosseum Tour"]
+    assert tail["x0"][0] == line["x"][-1]
+    assert tail["x1"][0] - tail["x0"][0] == 60_000.0
+    # The time axis runs from the first point to now, with a margin each side.
+    x_range = chart.figure.x_range
+    assert x_range.start < line["x"][0] < tail["x1"][0] < x_range.end
+
+
+def test_seat_chart_follows_now_until_the_user_moves_the_view(listener: FeedListener) -> None:
+    chart = SeatChart(listener=listener)
+    render(chart)
+    listener.buffer.append(tour("tour_rome", 18, second=0, kind="INITIAL_STATE"))
+    chart.flush(now=1736333400.0)
+    x_range = chart.figure.x_range
+    chart.flush(now=1736333460.0)
+    followed = (x_range.start, x_range.end)
+    assert (x_range.reset_start, x_range.reset_end) == followed  # what the reset tool shows
+    x_range.update(start=followed[0] - 5000, end=followed[0])  # a pan, as the browser sends it
+    chart.flush(now=1736333520.0)
+    assert (x_range.start, x_range.end) == (followed[0] - 5000, followed[0])
+    x_range.update(start=x_range.reset_start, end=x_range.reset_end)  # the reset tool
+    chart.flush(now=1736333580.0)
+    assert x_range.end > followed[1]  # following again
 
 
 def test_random_panel_history_and_histogram(listener: FeedListener) -> None:
     panel = RandomPanel(listener=listener)
     root = render(panel)
-    assert "Waiting for the first number" in html_text(root)
+    board = root.select_one({"name": "random-current"})  # the data the browser gets
+    assert board.numbers == []
+    assert board.waiting.startswith("Waiting for the first number")
     values = [5, 15, 15, 100, 1, 42, 42, 42, 99, 60, 61, 7]
     listener.buffer.extend(number(v, second=i) for i, v in enumerate(values))
     panel.flush()
-    text = html_text(root)
-    assert '<div class="tp-number-value">7</div>' in text
-    history = [int(part.split("<")[0]) for part in text.split('tp-history-value">')[1:]]
-    assert history == list(reversed(values))[:10]
+    history = [int(value) for value, _time, _stamp in board.numbers]
+    assert history == list(reversed(values))[:10]  # newest first: the big number is 7
+    assert board.numbers[0][2] == STAMP.format(11)  # its server timestamp
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", time) for _value, time, _ in board.numbers)
     bars = next(s for s in root.select({"type": ColumnDataSource}) if s.name == "random-histogram")
     assert list(bars.data["top"]) == [3, 2, 0, 0, 3, 1, 1, 0, 0, 2]
     assert list(bars.data["range"])[:2] == ["1–10", "11–20"]
@@ -224,18 +247,45 @@ def test_odd_feed_values_never_break_a_flush(listener: FeedListener) -> None:
     assert 'data-tour="u"' in html_text(roots[2])
 
 
+def test_dashboard_redraws_its_slower_parts_in_the_same_flush(listener: FeedListener) -> None:
+    numbers = FeedListener("ws://127.0.0.1:9/numbers")
+    try:
+        dashboard = Dashboard(tours=listener, random=numbers)
+        render(dashboard)
+        start = 1736333460.0  # a minute after the updates' own times
+        listener.buffer.append(tour("tour_rome", 18, kind="INITIAL_STATE"))
+        numbers.buffer.append(number(5))
+        dashboard.flush(now=start)
+        tails, bars = dashboard.chart.tails, dashboard.numbers.bars
+        numbers.buffer.append(number(6))
+        dashboard.flush(now=start + 0.25)  # the histogram waits for its second
+        listener.buffer.append(tour("tour_rome", 17, second=1))
+        dashboard.flush(now=start + 0.5)  # new seats: the tails move with them
+        moved = list(tails.data["x1"])
+        assert sum(bars.data["top"]) == 1
+        dashboard.flush(now=start + 0.75)
+        assert list(tails.data["x1"]) == moved
+        assert sum(bars.data["top"]) == 1
+        dashboard.flush(now=start + 1.0)  # a second on: both redraw, in one flush
+        assert sum(bars.data["top"]) == 2
+        assert list(tails.data["x1"]) > moved
+    finally:
+        numbers.stop()
+
+
 def test_dashboard_flushes_every_part_in_one_go(listener: FeedListener) -> None:
     numbers = FeedListener("ws://127.0.0.1:9/numbers")
     try:
-        board = Dashboard(tours=listener, random=numbers, labels=labels_for("fr"))
-        root = render(board)
+        dashboard = Dashboard(tours=listener, random=numbers, labels=labels_for("fr"))
+        root = render(dashboard)
         listener.buffer.append(tour("tour_paris", 12, kind="INITIAL_STATE"))
         numbers.buffer.append(number(33))
-        assert board.flush() == 3  # the card and the chart each apply the tour row
+        assert dashboard.flush() == 3  # the card and the chart each apply the tour row
         text = html_text(root)
         assert 'data-seats="12"' in text
         assert "places" in text  # the French labels reach every part
-        assert '<div class="tp-number-value">33</div>' in text
+        assert dashboard.numbers.board.numbers[0][0] == "33"
+        assert dashboard.numbers.board.label == "Nombre actuel"
     finally:
         numbers.stop()
 

@@ -15,10 +15,17 @@ from bokeh.plotting import figure
 from .labels import Labels
 from .sim import RANDOM_MAX, RANDOM_MIN
 
-__all__ = ["add_tour_line", "histogram_figure", "seat_figure"]
+__all__ = ["add_tour_line", "histogram_figure", "seat_figure", "tour_color"]
 
 
-def seat_figure(labels: Labels) -> figure:
+def seat_figure(labels: Labels) -> tuple[figure, ColumnDataSource]:
+    """The seat chart and the source of its dotted tails (one segment per tour, to now).
+
+    The time axis is a ``Range1d`` that the view moves itself, in the same update
+    as the tails: a ``DataRange1d`` would be recomputed in the browser while it
+    paints, which asks for a second paint each time and sends the new range back
+    to the server. One renderer draws every tail, so each repaint walks fewer views.
+    """
     fig = figure(
         title=labels.seat_chart_title,
         x_axis_type="datetime",
@@ -29,35 +36,46 @@ def seat_figure(labels: Labels) -> figure:
         toolbar_location="above",
         tools="pan,xwheel_zoom,box_zoom,reset,save",
         name="seat-chart",
+        x_range=Range1d(start=0, end=1),
         y_range=DataRange1d(start=0),
     )
-    fig.scatter([], [], alpha=0)  # tours add their lines as they appear; never "no renderers"
+    tails = ColumnDataSource(
+        {"x0": [], "x1": [], "y": [], "name": [], "color": []}, name="seat-tails"
+    )
+    # Drawn from the start, so the figure never has "no renderers".
+    fig.segment("x0", "y", "x1", "y", source=tails, line_width=2, color="color", line_dash="dotted")
     fig.add_tools(HoverTool(tooltips=[("", "@name"), (labels.seats, "@y")]))
-    return fig
+    return fig, tails
+
+
+def tour_color(index: int) -> str:
+    """The colour of the ``index``-th tour: its line, dots and tail."""
+    return str(Category10_10[index % len(Category10_10)])
 
 
 def add_tour_line(
-    fig: figure, tour_id: str, name: str, index: int, data: dict[str, Any]
-) -> tuple[ColumnDataSource, ColumnDataSource]:
-    """A step line for one tour starting with ``data``, and its flat tail up to now.
+    fig: figure, tour_id: str, name: str, color: str, data: dict[str, Any]
+) -> ColumnDataSource:
+    """A step line with a dot per update for one tour, starting with ``data``.
 
-    Returns the sources, named ``seats-<tourId>`` and ``seats-now-<tourId>``. A new
-    source gets its first points in its constructor, never by ``stream()``: the
-    browser would receive them twice, once with the new model and once streamed.
+    Returns the source, named ``seats-<tourId>``. A new source gets its first
+    points in its constructor, never by ``stream()``: the browser would receive
+    them twice, once with the new model and once streamed.
     """
     source = ColumnDataSource(data, name=f"seats-{tour_id}")
-    tail = ColumnDataSource({"x": [], "y": []}, name=f"seats-now-{tour_id}")
-    color = Category10_10[index % len(Category10_10)]
     fig.step("x", "y", source=source, mode="after", line_width=2, color=color, legend_label=name)
     fig.scatter("x", "y", source=source, size=4, color=color)
-    fig.line("x", "y", source=tail, line_width=2, color=color, line_dash="dotted")
     fig.legend.location = "bottom_left"
     fig.legend.click_policy = "hide"
-    return source, tail
+    return source
 
 
 def histogram_figure(labels: Labels) -> tuple[figure, ColumnDataSource, ColumnDataSource]:
-    """Bars of counts per bin and a line at the uniform expectation."""
+    """Bars of counts per bin and a line at the uniform expectation.
+
+    The count axis is a ``Range1d`` the view sets with each redraw, for the same
+    reason as the seat chart's time axis: one paint per redraw, nothing sent back.
+    """
     fig = figure(
         title=labels.histogram_title,
         x_axis_label=labels.value,
@@ -67,7 +85,7 @@ def histogram_figure(labels: Labels) -> tuple[figure, ColumnDataSource, ColumnDa
         toolbar_location=None,
         name="random-histogram-figure",
         x_range=Range1d(start=RANDOM_MIN - 0.5, end=RANDOM_MAX + 0.5),
-        y_range=DataRange1d(start=0),
+        y_range=Range1d(start=0, end=1),
     )
     bars = ColumnDataSource(
         {"center": [], "top": [], "width": [], "range": []}, name="random-histogram"

@@ -14,14 +14,17 @@ import math
 import time
 from collections import deque
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import Range1d
 
 from . import charts
+from .beat import Beat
+from .board import NumberBoard
 from .buffer import FeedBuffer, Row
 from .labels import LABELS, Labels
 from .listener import FeedListener, Status
@@ -99,6 +102,7 @@ class LiveView(pn.viewable.Viewer):
         super().__init__(**params)
         self._callback: Any = None
         self._running = False
+        self.beat = Beat()  # a Dashboard gives its parts its own, so they redraw together
 
     def flush(self, now: float | None = None) -> int:
         """Apply everything new in one held batch; returns how many rows it applied."""
@@ -222,11 +226,22 @@ class TourCards(FeedView):
         return self._pane
 
 
+class _LastPoint(NamedTuple):
+    """A tour's newest point: where its dotted tail starts."""
+
+    name: str
+    color: str
+    x: float
+    y: float
+
+
 class SeatChart(FeedView):
     """Seats over time, a step line per tour, streamed with rollover.
 
     A dotted tail carries each tour's last value on to the present, so a tour that
-    has not changed for a while still reads as a line, not a lone dot.
+    has not changed for a while still reads as a line, not a lone dot. The time
+    axis follows from the oldest point to now, until the user pans or zooms; the
+    chart's reset tool brings the following back.
     """
 
     max_points = param.Integer(default=2000, bounds=(10, None), doc="Points kept per tour.")
@@ -234,20 +249,52 @@ class SeatChart(FeedView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.figure = charts.seat_figure(self.labels)
+        self.figure, self.tails = charts.seat_figure(self.labels)
+        self._time_range = cast(Range1d, self.figure.x_range)
         self.sources: dict[str, Any] = {}
-        self._tails: dict[str, tuple[Any, float, float]] = {}  # source, last x, last y
+        self._last: dict[str, _LastPoint] = {}  # per tour, where its tail starts
         self._tail_moved = 0.0
+        self._shown: tuple[float, float] | None = None  # the time range this view last set
         self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+        self._follow(_now_ms(time.time()))
 
     def _update(self, now: float) -> int:
         applied = super()._update(now)
-        if applied or now - self._tail_moved >= self.tail_period:
+        if applied or self.beat.due(self._tail_moved, now, self.tail_period):
             self._tail_moved = now
-            now_x = local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0]
-            for tail, last_x, last_y in self._tails.values():
-                tail.data = {"x": [last_x, max(now_x, last_x)], "y": [last_y, last_y]}
+            now_x = _now_ms(now)
+            tours = list(self._last.values())
+            ends = [max(now_x, tour.x) for tour in tours]
+            self.tails.data = {
+                "x0": [tour.x for tour in tours],
+                "x1": ends,
+                "y": [tour.y for tour in tours],
+                "name": [tour.name for tour in tours],
+                "color": [tour.color for tour in tours],
+            }
+            self._follow(max(ends, default=now_x))
         return applied
+
+    def _follow(self, end_x: float) -> None:
+        """Show from the oldest point to ``end_x``, padded, unless the user moved the view.
+
+        A pan or zoom in the browser changes the range away from what this view set
+        last; the reset tool puts back ``reset_start``/``reset_end``, which are kept
+        equal to it, and so resumes the following.
+        """
+        x_range = self._time_range
+        if self._shown is not None and (x_range.start, x_range.end) != self._shown:
+            return
+        starts = [float(s.data["x"][0]) for s in self.sources.values() if len(s.data["x"])]
+        start = min(starts, default=end_x - 60_000.0)
+        pad = max(end_x - start, 1000.0) * 0.05
+        self._shown = (start - pad, end_x + pad)
+        x_range.update(
+            start=self._shown[0],
+            end=self._shown[1],
+            reset_start=self._shown[0],
+            reset_end=self._shown[1],
+        )
 
     def _apply(self, rows: list[Row], now: float) -> None:
         tours = [
@@ -266,16 +313,15 @@ class SeatChart(FeedView):
             key = str(tour_id)
             x, y = group["x"].to_numpy(), group["availableSeats"].to_numpy(dtype="float64")
             data = {"x": x, "y": y, "name": group["tourName"].astype(str).to_numpy()}
+            name = str(group["tourName"].iloc[-1])
             if key in self.sources:
                 self.sources[key].stream(data, rollover=self.max_points)
+                color = self._last[key].color
             else:
-                name = str(group["tourName"].iloc[-1])
-                index = len(self.sources)
+                color = charts.tour_color(len(self.sources))
                 recent = {column: values[-self.max_points :] for column, values in data.items()}
-                line, tail = charts.add_tour_line(self.figure, key, name, index, recent)
-                self.sources[key] = line
-                self._tails[key] = (tail, 0.0, 0.0)
-            self._tails[key] = (self._tails[key][0], float(x[-1]), float(y[-1]))
+                self.sources[key] = charts.add_tour_line(self.figure, key, name, color, recent)
+            self._last[key] = _LastPoint(name, color, float(x[-1]), float(y[-1]))
 
     @property
     def bokeh_panes(self) -> list[pn.pane.Bokeh]:
@@ -283,6 +329,11 @@ class SeatChart(FeedView):
 
     def __panel__(self) -> pn.pane.Bokeh:
         return self._pane
+
+
+def _now_ms(now: float) -> float:
+    """POSIX seconds → the chart's time axis (this machine's wall clock, in ms)."""
+    return float(local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0])
 
 
 def local_ms(stamps: pd.Series) -> np.ndarray:
@@ -314,11 +365,21 @@ class RandomPanel(FeedView):
         self._histogram_stale = False
         self._histogram_drawn = float("-inf")
         self.figure, self.bars, self.expected = charts.histogram_figure(self.labels)
-        # The number and its history share one pane: one page update per flush, not two.
-        self._current = _html(_waiting(self.labels.waiting_number), name="random-current")
+        self._count_range = cast(Range1d, self.figure.y_range)
+        labels = self.labels
+        self.board = NumberBoard(
+            label=labels.current_number,
+            received_at=labels.received_at,
+            history_title=labels.history,
+            waiting=labels.waiting_number,
+            stylesheets=[CSS],
+            sizing_mode="stretch_width",
+            margin=(5, 10),
+            name="random-current",
+        )
         self._chart = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self._pane = pn.Row(
-            pn.Column(self._current, width=320), self._chart, sizing_mode="stretch_width"
+            pn.Column(self.board, width=320), self._chart, sizing_mode="stretch_width"
         )
 
     def _apply(self, rows: list[Row], now: float) -> None:
@@ -330,26 +391,14 @@ class RandomPanel(FeedView):
             return
         for row in numbers[-self.history_length :]:
             self._recent.appendleft((row["value"], str(row.get("timestamp", ""))))
-        value, stamp = self._recent[0]
-        items = "".join(
-            f'<li><span class="tp-history-value">{v}</span>'
-            f'<span class="tp-history-time">{html.escape(local_time(t))}</span></li>'
-            for v, t in self._recent
-        )
-        self._current.object = (
-            f'<div class="tp-number" data-timestamp="{html.escape(stamp)}">'
-            f'<div class="tp-number-label">{html.escape(self.labels.current_number)}</div>'
-            f'<div class="tp-number-value">{value}</div>'
-            f'<div class="tp-number-time">{html.escape(self.labels.received_at)} '
-            f"{html.escape(local_time(stamp))}</div></div>"
-            f'<div class="tp-history"><h4>{html.escape(self.labels.history)}</h4>'
-            f"<ol>{items}</ol></div>"
-        )
+        self.board.numbers = [[str(v), local_time(stamp), stamp] for v, stamp in self._recent]
         self._histogram_stale = True
 
     def _update(self, now: float) -> int:
         applied = super()._update(now)
-        if self._histogram_stale and now - self._histogram_drawn >= self.histogram_period:
+        if self._histogram_stale and self.beat.due(
+            self._histogram_drawn, now, self.histogram_period
+        ):
             self._update_histogram()
             self._histogram_stale, self._histogram_drawn = False, now
         return applied
@@ -364,6 +413,8 @@ class RandomPanel(FeedView):
         }
         edge = hist.left[0] - 0.5, hist.right[-1] + 0.5
         self.expected.data = {"x": list(edge), "y": [hist.expected, hist.expected]}
+        # What DataRange1d would show (5 % above the top), set here: see charts.py.
+        self._count_range.end = max(float(hist.counts.max()), hist.expected, 1.0) * 1.05
 
     @property
     def bokeh_panes(self) -> list[pn.pane.Bokeh]:
@@ -405,7 +456,7 @@ class FeedStatus(LiveView):
     def _update(self, now: float) -> int:
         # A change of state shows at once; rates and ages once per refresh period.
         states = tuple(listener.stats().status for listener in self.listeners.values())
-        if states != self._shown or now - self._refreshed >= self.refresh_period:
+        if states != self._shown or self.beat.due(self._refreshed, now, self.refresh_period):
             self._shown, self._refreshed = states, now
             text = self._render(now)
             if text != self._pane.object:
@@ -475,6 +526,8 @@ class Dashboard(LiveView):
             sizing_mode="stretch_width",
         )
         self._layout = pn.Column(header, *sections, sizing_mode="stretch_width", max_width=1200)
+        for part in self.parts:
+            part.beat = self.beat
 
     def _update(self, now: float) -> int:
         return sum(part._update(now) for part in self.parts)
