@@ -245,7 +245,11 @@ class SeatChart(FeedView):
     """
 
     max_points = param.Integer(default=2000, bounds=(10, None), doc="Points kept per tour.")
-    tail_period = param.Number(default=1.0, bounds=(0, None), doc="Seconds between tail moves.")
+    tail_period = param.Number(
+        default=5.0,
+        bounds=(0, None),
+        doc="Seconds between tail moves with no new seats (a repaint of the chart in every tab).",
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -332,8 +336,9 @@ class SeatChart(FeedView):
 
 
 def _now_ms(now: float) -> float:
-    """POSIX seconds → the chart's time axis (this machine's wall clock, in ms)."""
-    return float(local_ms(pd.Series([pd.Timestamp(now, unit="s", tz="UTC")]))[0])
+    """POSIX seconds → the chart's time axis, as ``local_ms`` (without pandas: every second)."""
+    offset = datetime.fromtimestamp(now, _local_zone()).utcoffset()
+    return (now + (offset.total_seconds() if offset else 0.0)) * 1000.0
 
 
 def local_ms(stamps: pd.Series) -> np.ndarray:
