@@ -6,12 +6,6 @@ CPU; and how many upstream connections it opened (from the feed's ``/healthz``).
 
     python -m benchmarks.e2e --sessions 1 --duration 30
     python -m benchmarks.e2e --sessions 20 --duration 30
-    python -m benchmarks.e2e --sessions 20 --duration 30 --browser-nice 0
-
-The tabs stand in for viewers, whose browsers run on their own machines. Here they
-share the server's cores, so by default they run at a lower CPU priority (nice 10)
-and cannot starve the feed and the Panel process as no real viewer could;
-``--browser-nice 0`` measures them at equal priority.
 
 Needs Chromium at /usr/bin/chromium (or ``TOURPANEL_CHROMIUM``).
 """
@@ -19,7 +13,6 @@ Needs Chromium at /usr/bin/chromium (or ``TOURPANEL_CHROMIUM``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -89,12 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--rate", type=float, default=100, help="random numbers per second")
     parser.add_argument("--flush-ms", type=int, default=250)
-    parser.add_argument(
-        "--browser-nice",
-        type=int,
-        default=10,
-        help="CPU niceness of the browsers (0: as the server)",
-    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -111,9 +98,6 @@ def main(argv: list[str] | None = None) -> int:
             for page in pages:
                 page.wait_for_function("window.__latencies !== undefined", timeout=60_000)
                 page.locator(".tp-number").first.wait_for(timeout=60_000)
-            for pid in chromium_pids():  # every tab's process exists by now
-                with contextlib.suppress(ProcessLookupError):
-                    os.setpriority(os.PRIO_PROCESS, pid, args.browser_nice)
             for page in pages:
                 page.evaluate("window.__measuring = true")
             cpu_before, started = cpu_seconds(app.pid), time.monotonic()
@@ -130,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
             "sessions": args.sessions,
             "rate": args.rate,
             "flush_ms": args.flush_ms,
-            "browser_nice": args.browser_nice,
             "samples": len(samples),
             "p50_ms": round(percentile(samples, 50), 1),
             "p99_ms": round(percentile(samples, 99), 1),
@@ -143,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"{result['sessions']} session(s) at {result['rate']:g} msg/s "
-            f"(browsers at nice {result['browser_nice']}): value on screen "
+            f"{result['sessions']} session(s) at {result['rate']:g} msg/s: value on screen "
             f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms after its server timestamp "
             f"({result['samples']} samples); panel process {result['panel_cpu_percent']} % CPU, "
             f"{result['panel_rss_mb']} MB; Chromium {result['browser_cpu_percent']} % CPU; "
