@@ -33,7 +33,15 @@ def test_fanout_measures_latency_cpu_and_memory() -> None:
         f"{sys.executable} -m server tours --host 127.0.0.1 --port {{port}} --tours-interval 0.2"
     )
     [result] = run(
-        "benchmarks.fanout", "--clients", "20", "--duration", "2", "--target", f"python|{server}"
+        "benchmarks.fanout",
+        "--clients",
+        "20",
+        "--duration",
+        "2",
+        "--warmup",
+        "0",
+        "--target",
+        f"python|{server}",
     )
     assert result["connected"] == 20
     assert result["delivered"] > 0
