@@ -258,7 +258,6 @@ class SeatChart(FeedView):
         self.sources: dict[str, Any] = {}
         self._last: dict[str, _LastPoint] = {}  # per tour, where its tail starts
         self._tail_moved = 0.0
-        self._shown: tuple[float, float] | None = None  # the time range this view last set
         self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self._follow(_now_ms(time.time()))
 
@@ -282,22 +281,19 @@ class SeatChart(FeedView):
     def _follow(self, end_x: float) -> None:
         """Show from the oldest point to ``end_x``, padded, unless the user moved the view.
 
-        A pan or zoom in the browser changes the range away from what this view set
-        last; the reset tool puts back ``reset_start``/``reset_end``, which are kept
-        equal to it, and so resumes the following.
+        What this view sets last is kept as ``reset_start``/``reset_end`` too: a pan or
+        zoom in the browser moves the range away from it, and the reset tool puts it
+        back, which resumes the following.
         """
         x_range = self._time_range
-        if self._shown is not None and (x_range.start, x_range.end) != self._shown:
+        shown = (x_range.reset_start, x_range.reset_end)
+        if shown[0] is not None and (x_range.start, x_range.end) != shown:
             return
         starts = [float(s.data["x"][0]) for s in self.sources.values() if len(s.data["x"])]
         start = min(starts, default=end_x - 60_000.0)
         pad = max(end_x - start, 1000.0) * 0.05
-        self._shown = (start - pad, end_x + pad)
         x_range.update(
-            start=self._shown[0],
-            end=self._shown[1],
-            reset_start=self._shown[0],
-            reset_end=self._shown[1],
+            start=start - pad, end=end_x + pad, reset_start=start - pad, reset_end=end_x + pad
         )
 
     def _apply(self, rows: list[Row], now: float) -> None:
