@@ -2,16 +2,17 @@
 
 Server frames are not masked and this server negotiates no extension, so every
 client gets the very same bytes: a broadcast is framed once for all connections,
-which is what :func:`websockets.asyncio.server.broadcast` does per connection.
+which :func:`websockets.asyncio.server.broadcast` would do per connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
+
+from .connection import Connection
 
 __all__ = ["fan_out", "ping_frame", "text_frame", "write"]
 
@@ -24,14 +25,14 @@ def ping_frame(payload: bytes) -> bytes:
     return Frame(Opcode.PING, payload).serialize(mask=False)
 
 
-def write(conn: ServerConnection, frames: bytes) -> None:
+def write(conn: Connection, frames: bytes) -> None:
     """Write whole frames now, unless the connection is closing (they would be lost)."""
     protocol = conn.protocol
     if protocol.state is OPEN and not protocol.expect_continuation_frame:
         conn.transport.write(frames)
 
 
-def fan_out(conns: Iterable[ServerConnection], frames: bytes) -> None:
+def fan_out(conns: Iterable[Connection], frames: bytes) -> None:
     """Write the same bytes to many connections."""
     for conn in conns:
         write(conn, frames)

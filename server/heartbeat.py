@@ -6,17 +6,15 @@ that receive none within the round's window get it on its own then. That saves a
 system call per client per round (about an eighth of the heartbeat's CPU at 5,000
 clients); the rest is reading the pongs, one read per client per round.
 
-A client has answered once websockets has matched its pong and dropped the payload
-from ``pending_pings``; one future, set by the first pong, serves the whole round.
+A client has answered once its latest pong carries this round's payload, or a later
+one: nothing per client but that payload, and no future or timer.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
-from websockets.asyncio.server import ServerConnection
-
+from .connection import Connection
 from .frames import fan_out, ping_frame, write
 
 __all__ = ["PingRound"]
@@ -25,15 +23,13 @@ __all__ = ["PingRound"]
 class PingRound:
     """The ping of one sweep: owed by ``conns`` until written, then awaited."""
 
-    def __init__(self, sweep: int, conns: Iterable[ServerConnection]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.payload = sweep.to_bytes(8, "big")
+    def __init__(self, sweep: int, conns: Iterable[Connection]) -> None:
+        self.payload = sweep.to_bytes(8, "big")  # later rounds compare greater
         self.frame = ping_frame(self.payload)
-        self.answered: asyncio.Future[float] = self._loop.create_future()
         self.owed = set(conns)
-        self.sent: list[ServerConnection] = []
+        self.sent: list[Connection] = []
 
-    def deliver(self, conns: Iterable[ServerConnection], frame: bytes) -> None:
+    def deliver(self, conns: Iterable[Connection], frame: bytes) -> None:
         """Write a broadcast ``frame`` to ``conns``, with the ping for those who owe it."""
         owed = self.owed
         if not owed:
@@ -43,7 +39,7 @@ class PingRound:
         for conn in conns:
             if conn in owed:
                 owed.remove(conn)
-                self._expect(conn)
+                self.sent.append(conn)
                 write(conn, with_ping)
             else:
                 write(conn, frame)
@@ -51,14 +47,10 @@ class PingRound:
     def flush(self) -> None:
         """Ping on its own every connection no broadcast reached during the window."""
         for conn in self.owed:
-            self._expect(conn)
+            self.sent.append(conn)
             write(conn, self.frame)
         self.owed.clear()
 
-    def silent(self) -> list[ServerConnection]:
+    def silent(self) -> list[Connection]:
         """The connections pinged in this round that have not answered yet."""
-        return [conn for conn in self.sent if self.payload in conn.pending_pings]
-
-    def _expect(self, conn: ServerConnection) -> None:
-        conn.pending_pings[self.payload] = (self.answered, self._loop.time())
-        self.sent.append(conn)
+        return [conn for conn in self.sent if conn.last_pong < self.payload]

@@ -33,6 +33,7 @@ class Settings:
     history: int = 1000
     ping_interval: float | None = 30.0  # the lesson's HEARTBEAT_INTERVAL
     ping_timeout: float | None = 20.0
+    open_timeout: float = 10.0
     close_timeout: float = 5.0
     max_message_size: int = 4096
     log_level: str = "INFO"
@@ -41,7 +42,7 @@ class Settings:
         unknown = set(self.feeds) - set(FEEDS)
         if unknown or not self.feeds:
             raise ValueError(f"feeds must be among {FEEDS}, got {self.feeds}")
-        for name in ("random_interval", "tours_interval", "close_timeout"):
+        for name in ("random_interval", "tours_interval", "open_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -86,6 +87,12 @@ OPTIONS = (
     Option("--history", "history", _count, "broadcasts kept per feed for RESUME"),
     Option("--ping-interval", "ping_interval", _heartbeat, "seconds between pings; 0 off"),
     Option("--ping-timeout", "ping_timeout", _heartbeat, "seconds to wait for a pong; 0 off"),
+    Option(
+        "--open-timeout",
+        "open_timeout",
+        positive_float,
+        "seconds a client has to complete the opening handshake",
+    ),
     Option("--close-timeout", "close_timeout", positive_float, "seconds to wait on close"),
     Option(
         "--max-message-size",

@@ -20,13 +20,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosedError
 from websockets.http11 import Request, Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from tourpanel import protocol as p
 
+from .connection import Connection
 from .feeds import Feed, RandomFeed, TourFeed
 from .frames import fan_out, text_frame, write
 from .heartbeat import PingRound
@@ -43,7 +43,7 @@ MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 STALLED_BUFFER = 4 * 2**20
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
 
-_FEED_TYPES: dict[str, type[Feed[ServerConnection]]] = {
+_FEED_TYPES: dict[str, type[Feed[Connection]]] = {
     "random": RandomFeed,
     "tours": TourFeed,
 }
@@ -63,14 +63,19 @@ class FeedServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.feeds: dict[str, Feed[ServerConnection]] = {
+        self.feeds: dict[str, Feed[Connection]] = {
             name: _FEED_TYPES[name](
                 store=MemoryStore(history=settings.history), rng=_rng(settings.seed, name)
             )
             for name in settings.feeds
         }
         self._single = len(self.feeds) == 1
-        self._server: Server | None = None
+        self._server: asyncio.Server | None = None
+        self.connections: set[Connection] = set()
+        self._all_gone = asyncio.Event()
+        self.open_timeout = settings.open_timeout
+        self.close_timeout = settings.close_timeout
+        self.max_size = settings.max_message_size or None
         self._tickers: list[asyncio.Task[None]] = []
         self._ping_round: PingRound | None = None
         self._started = time.monotonic()
@@ -79,15 +84,10 @@ class FeedServer:
 
     async def __aenter__(self) -> FeedServer:
         s = self.settings
-        self._server = await serve(
-            self._handle,
-            _listen_hosts(s.host, s.port),  # type: ignore[arg-type]  # create_server takes a list
-            s.port,
-            process_request=self._process_request,
-            compression=None,  # permessage-deflate costs ~50 KB per connection
-            ping_interval=None,  # our own heartbeat drops dead peers without a close wait
-            close_timeout=s.close_timeout,
-            max_size=s.max_message_size or None,
+        # No permessage-deflate (it costs ~50 KB per connection) and no keepalive task
+        # per connection: the heartbeat below serves them all.
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: Connection(self), _listen_hosts(s.host, s.port), s.port
         )
         self._started = time.monotonic()
         self._tickers = [
@@ -110,7 +110,10 @@ class FeedServer:
         await self.close()
 
     async def close(self) -> None:
-        """Stop ticking, close every connection with 1001 (going away), wait for them."""
+        """Stop ticking, close every connection with 1001 (going away), wait for them.
+
+        Each client has ``close_timeout`` to answer the close frame before it is cut off.
+        """
         for task in self._tickers:
             task.cancel()
         for task in self._tickers:
@@ -120,6 +123,11 @@ class FeedServer:
         if self._server is not None:
             log.info("closing %d connection(s)", self.connection_count)
             self._server.close()
+            for conn in list(self.connections):
+                conn.close()
+            if self.connections:
+                self._all_gone.clear()
+                await self._all_gone.wait()
             await self._server.wait_closed()
             self._server = None
             log.info("server closed")
@@ -181,42 +189,65 @@ class FeedServer:
 
     # -- connections -------------------------------------------------------------------
 
-    def _feed_for(self, path: str) -> Feed[ServerConnection] | None:
+    def _feed_for(self, path: str) -> Feed[Connection] | None:
         if self._single:
             return next(iter(self.feeds.values()))
         return self.feeds.get(urlsplit(path).path.strip("/"))
 
-    async def _handle(self, conn: ServerConnection) -> None:
-        feed = self._feed_for(conn.request.path if conn.request else "/")
-        assert feed is not None, "process_request rejects unknown paths"
+    # The hub of every Connection: what websockets' asyncio server did per connection.
+
+    def respond(self, conn: Connection, request: Request) -> Response:
+        """The handshake's response: health, a helpful 404, or websockets' own answer."""
+        handshake = conn.protocol
+        assert isinstance(handshake, ServerProtocol)
+        try:
+            response = self._process_request(handshake, request)
+        except Exception:
+            log.exception("could not answer %s %s", request.path, conn.peer)
+            return handshake.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
+        return response or handshake.accept(request)
+
+    def opened(self, conn: Connection, request: Request) -> None:
+        feed = self._feed_for(request.path)
+        assert feed is not None, "respond refuses unknown paths"
+        conn.feed = feed
         _send(conn, feed.connect(conn))
-        peer = _peer(conn)
         log.info(
             "client %s connected to %s (%d on this feed, %d in all)",
-            peer,
+            conn.peer,
             feed.name,
             len(feed.registry),
             self.connection_count,
         )
+
+    def received(self, conn: Connection, data: str | bytes) -> None:
+        feed = conn.feed
+        assert isinstance(feed, Feed)
         try:
-            async for data in conn:
-                try:
-                    replies = feed.handle(conn, data)
-                except Exception:
-                    log.exception("could not handle a message from %s", peer)
-                    replies = [feed.error(p.ErrorCode.INTERNAL, INTERNAL_ERROR)]
-                _send(conn, replies)
-        except ConnectionClosedError as exc:
-            log.info("client %s dropped: %s", peer, exc)
-        finally:
-            feed.disconnect(conn)
-            log.info(
-                "client %s disconnected from %s (%d on this feed, %d in all)",
-                peer,
-                feed.name,
-                len(feed.registry),
-                self.connection_count,
-            )
+            replies = feed.handle(conn, data)
+        except Exception:
+            log.exception("could not handle a message from %s", conn.peer)
+            replies = [feed.error(p.ErrorCode.INTERNAL, INTERNAL_ERROR)]
+        _send(conn, replies)
+
+    def lost(self, conn: Connection, exc: Exception | None) -> None:
+        self.connections.discard(conn)
+        if not self.connections:
+            self._all_gone.set()
+        feed = conn.feed
+        if not isinstance(feed, Feed):
+            return  # never opened: a health check, a refused handshake
+        feed.disconnect(conn)
+        why = conn.protocol.parser_exc or exc
+        if why is not None:
+            log.info("client %s dropped: %s", conn.peer, why)
+        log.info(
+            "client %s disconnected from %s (%d on this feed, %d in all)",
+            conn.peer,
+            feed.name,
+            len(feed.registry),
+            self.connection_count,
+        )
 
     async def _heartbeat(self) -> None:
         """Every ``ping_interval``, ping every client; cut off those silent for ``ping_timeout``.
@@ -241,7 +272,7 @@ class FeedServer:
             await asyncio.sleep(max(0.0, next_sweep - loop.time()))
             next_sweep += interval
             sweep += 1
-            conns = self._server.connections
+            conns = {c for c in self.connections if c.state is State.OPEN}
             stalled = [c for c in conns if c.transport.get_write_buffer_size() > STALLED_BUFFER]
             self._drop(stalled, "is too slow to read what it was sent")
             self._ping_round = ping_round = PingRound(sweep, conns.difference(stalled))
@@ -264,19 +295,19 @@ class FeedServer:
         self._drop(ping_round.silent(), f"did not answer a ping within {timeout:.1f} s")
 
     @staticmethod
-    def _drop(conns: list[ServerConnection], why: str) -> None:
+    def _drop(conns: list[Connection], why: str) -> None:
         for conn in conns:
-            if conn.protocol.state is not State.CLOSED:
-                log.warning("client %s %s; dropping it", _peer(conn), why)
+            if conn.state is not State.CLOSED:
+                log.warning("client %s %s; dropping it", conn.peer, why)
                 conn.transport.abort()
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, handshake: ServerProtocol, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == HEALTH_PATH:
-            return _json_response(conn, http.HTTPStatus.OK, self.health())
+            return _json_response(handshake, http.HTTPStatus.OK, self.health())
         if self._feed_for(path) is None:
             paths = ", ".join(f"/{name}" for name in self.feeds)
-            return conn.respond(
+            return handshake.reject(
                 http.HTTPStatus.NOT_FOUND,
                 f"No feed at {path}. This server has feeds at {paths} "
                 f"and its health at {HEALTH_PATH}.\n",
@@ -319,20 +350,15 @@ def _listen_hosts(host: str, port: int) -> str | list[str]:
     return ["127.0.0.1", "::1"]
 
 
-def _send(conn: ServerConnection, texts: Iterable[str]) -> None:
+def _send(conn: Connection, texts: Iterable[str]) -> None:
     """Write ``texts`` to one connection now, in order, in one write."""
     frames = b"".join(text_frame(text) for text in texts)
     if frames:
         write(conn, frames)
 
 
-def _peer(conn: ServerConnection) -> str:
-    address = conn.remote_address
-    return f"{address[0]}:{address[1]}" if address else "unknown peer"
-
-
-def _json_response(conn: ServerConnection, status: http.HTTPStatus, body: Any) -> Response:
-    response = conn.respond(status, json.dumps(body, ensure_ascii=False) + "\n")
+def _json_response(handshake: ServerProtocol, status: http.HTTPStatus, body: Any) -> Response:
+    response = handshake.reject(status, json.dumps(body, ensure_ascii=False) + "\n")
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
@@ -205,6 +205,99 @@ def silent_client(url: str, *, first: dict[str, Any] | None = None) -> socket.so
         protocol.send_text(json.dumps(first).encode())
         sock.sendall(b"".join(protocol.data_to_send()))
     return sock
+
+
+def read_frames(
+    sock: socket.socket, protocol: ClientProtocol, *, count: int = 0, until: Opcode | None = None
+) -> list[Frame]:
+    """Read until ``count`` frames, or one with opcode ``until``, or the end, have arrived."""
+    frames: list[Frame] = []
+
+    def done() -> bool:
+        if count:
+            return len(frames) >= count
+        return any(frame.opcode is until for frame in frames)
+
+    while not done():
+        data = sock.recv(65536)
+        if not data:
+            protocol.receive_eof()
+            break
+        protocol.receive_data(data)
+        frames += [e for e in protocol.events_received() if isinstance(e, Frame)]
+    return frames
+
+
+def test_a_message_sent_in_fragments_is_handled_whole(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as ws:
+        greet(ws, "tours")
+        ws.send(['{"type":"SUBSCR', 'IBE","tourId":', '"tour_rome"}'])
+        assert recv_json(ws)["type"] == "SUBSCRIBED"
+
+
+@pytest.mark.parametrize("split", [0, 2, 3, 6])
+def test_frames_sent_before_the_handshake_answer_are_not_lost(
+    server: ServerThread, split: int
+) -> None:
+    """RFC 6455 tells clients to wait for the 101; one that does not is served all the
+    same, even when the request's last read holds only the first ``split`` bytes of a frame."""
+    uri = parse_uri(server.url("tours"))
+    protocol = ClientProtocol(uri)
+    protocol.send_request(protocol.connect())
+    handshake = b"".join(protocol.data_to_send())
+    protocol.state = State.OPEN  # so that it frames messages before the answer
+    protocol.send_text(b'{"type":"PING"}')
+    protocol.send_text(b'{"type":"PING"}')
+    frames = b"".join(protocol.data_to_send())
+    protocol.state = State.CONNECTING
+    with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
+        sock.sendall(handshake + frames[:split])
+        while protocol.state is State.CONNECTING:  # the 101 came: the request was read
+            protocol.receive_data(sock.recv(65536))
+        sock.sendall(frames[split:])
+        types = [json.loads(f.data)["type"] for f in read_frames(sock, protocol, count=6)]
+    assert types == ["WELCOME", *["INITIAL_STATE"] * 3, "PONG", "PONG"]
+
+
+def test_invalid_utf8_closes_only_that_connection(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as good:
+        greet(good, "tours")
+        sock, protocol = raw_client(server.url("tours"))
+        with sock:
+            protocol.send_text(b'{"type":"\xff"}')
+            sock.sendall(b"".join(protocol.data_to_send()))
+            read_frames(sock, protocol, until=Opcode.CLOSE)
+            assert protocol.close_rcvd is not None
+            assert protocol.close_rcvd.code == 1007  # invalid data
+        server.tick("tours")
+        assert recv_json(good)["type"] == "AVAILABILITY_UPDATE"
+
+
+def test_a_client_ping_gets_its_pong(server: ServerThread) -> None:
+    sock, protocol = raw_client(server.url("random"))
+    with sock:
+        protocol.send_ping(b"are you there")
+        sock.sendall(b"".join(protocol.data_to_send()))
+        frames = read_frames(sock, protocol, until=Opcode.PONG)
+    assert [f.data for f in frames if f.opcode is Opcode.PONG] == [b"are you there"]
+
+
+def test_a_client_that_never_finishes_its_handshake_is_cut_off(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    server = make_server(open_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.server.port), timeout=TIMEOUT) as idle:
+        idle.sendall(b"GET /tours HTTP/1.1\r\n")  # and nothing more
+        assert idle.recv(65536) == b"", "the server closed the connection"
+    with open_client(server.url("tours")) as ws:
+        assert len(greet(ws, "tours")) == 4
+
+
+def test_a_client_that_leaves_is_forgotten(server: ServerThread) -> None:
+    with open_client(server.url("tours")) as ws:
+        greet(ws, "tours")
+        assert server.health()["connections"] == 1
+    wait_until(lambda: server.health()["connections"] == 0)
 
 
 def test_pings_ride_on_broadcasts(make_server: Callable[..., ServerThread]) -> None:
