@@ -42,6 +42,7 @@ MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 # A client with this much still unsent cannot answer a ping in time: it is too slow.
 STALLED_BUFFER = 4 * 2**20
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
+HANDSHAKE_ERROR = "The server failed to answer this request; the error is in its log.\n"
 
 _FEED_TYPES: dict[str, type[Feed[Connection]]] = {
     "random": RandomFeed,
@@ -203,8 +204,8 @@ class FeedServer:
         try:
             response = self._process_request(handshake, request)
         except Exception:
-            log.exception("could not answer %s %s", request.path, conn.peer)
-            return handshake.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
+            log.exception("could not answer %s from %s", request.path, conn.peer)
+            return handshake.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, HANDSHAKE_ERROR)
         return response or handshake.accept(request)
 
     def opened(self, conn: Connection, request: Request) -> None:

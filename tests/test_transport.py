@@ -383,3 +383,19 @@ def test_server_close_says_going_away(make_server: Callable[..., ServerThread]) 
             ws.recv(timeout=TIMEOUT)
         assert info.value.rcvd is not None
         assert info.value.rcvd.code == 1001
+
+
+def test_a_failing_http_answer_is_a_500_and_the_server_carries_on(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("health is broken")
+
+    monkeypatch.setattr(server.server, "health", broken)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.http_base}/healthz", timeout=TIMEOUT)
+    assert info.value.code == 500
+    assert "log" in info.value.read().decode()
+    info.value.close()
+    with open_client(server.url("tours")) as ws:
+        assert len(greet(ws, "tours")) == 4
