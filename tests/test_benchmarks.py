@@ -40,6 +40,8 @@ def test_fanout_measures_latency_cpu_and_memory() -> None:
         "2",
         "--warmup",
         "0",
+        "--prime",
+        "0.5",
         "--target",
         f"python|{server}",
     )
