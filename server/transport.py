@@ -1,4 +1,4 @@
-"""The thin I/O edge: ``websockets`` serving, routing, the broadcast ticks, ``/healthz``.
+"""The thin I/O edge: listening, routing, the broadcast ticks, the heartbeat, ``/healthz``.
 
 All decisions live in :mod:`server.feeds`; this module moves bytes. Every write goes
 straight to the transport, pre-framed and without awaiting, so a connection's greeting,
