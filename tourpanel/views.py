@@ -30,7 +30,6 @@ from .labels import LABELS, Labels
 from .listener import FeedListener, Status
 from .offline import serve_css_from_jupyter
 from .sim import RANDOM_MAX, RANDOM_MIN
-from .status_table import StatusTable
 from .summaries import RateMeter, RollingCounts, availability_level, local_time, message_age
 
 __all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]
@@ -453,44 +452,40 @@ class FeedStatus(LiveView):
         self._meters = {name: RateMeter() for name in self.listeners}
         self._shown: tuple[Status, ...] = ()
         self._refreshed = float("-inf")
-        text = self.labels
-        self.table = StatusTable(
-            headers=["", "", text.rate, text.age, text.gaps, text.resyncs],
-            rows=self._rows(time.time()),
-            stylesheets=[CSS],
-            sizing_mode="stretch_width",
-            name="feed-status",
-        )
+        self._pane = _html(self._render(time.time()), name="feed-status")
 
     def _update(self, now: float) -> int:
         # A change of state shows at once; rates and ages once per refresh period.
         states = tuple(listener.stats().status for listener in self.listeners.values())
         if states != self._shown or self.beat.due(self._refreshed, now, self.refresh_period):
             self._shown, self._refreshed = states, now
-            rows = self._rows(now)
-            if rows != self.table.rows:
-                self.table.rows = rows
+            text = self._render(now)
+            if text != self._pane.object:
+                self._pane.object = text
         return 0
 
-    def _rows(self, now: float) -> list[dict[str, str]]:
+    def _render(self, now: float) -> str:
+        text = self.labels
+        head = "".join(
+            f"<th>{html.escape(h)}</th>"
+            for h in ("", "", text.rate, text.age, text.gaps, text.resyncs)
+        )
         rows = []
         for name, listener in self.listeners.items():
             stats = listener.stats()
             rate = self._meters[name].update(stats.messages)
             age = message_age(stats.last_timestamp, now)
             rows.append(
-                {
-                    "feed": name,
-                    "status": stats.status.value,
-                    "text": self._status_text(stats.status, stats.next_retry_at, now),
-                    "error": stats.last_error or "",
-                    "rate": f"{rate:.1f}",
-                    "age": "–" if age is None else f"{age:.1f} s",
-                    "gaps": str(stats.gaps),
-                    "resyncs": str(stats.resyncs),
-                }
+                f'<tr data-feed="{html.escape(name)}" data-status="{stats.status.value}">'
+                f"<td><b>{html.escape(name)}</b></td>"
+                f'<td><span class="tp-badge {stats.status.value}" '
+                f'title="{html.escape(stats.last_error or "")}">'
+                f"{html.escape(self._status_text(stats.status, stats.next_retry_at, now))}"
+                f"</span></td><td>{rate:.1f}</td>"
+                f"<td>{'–' if age is None else f'{age:.1f} s'}</td>"
+                f"<td>{stats.gaps}</td><td>{stats.resyncs}</td></tr>"
             )
-        return rows
+        return f'<table class="tp-status"><tr>{head}</tr>{"".join(rows)}</table>'
 
     def _status_text(self, status: Status, retry_at: float | None, now: float) -> str:
         if status is Status.RECONNECTING:
@@ -498,8 +493,8 @@ class FeedStatus(LiveView):
             return self.labels.reconnecting.format(seconds=f"{seconds:.0f}")
         return str(getattr(self.labels, status.value))
 
-    def __panel__(self) -> StatusTable:
-        return self.table
+    def __panel__(self) -> pn.pane.HTML:
+        return self._pane
 
 
 class Dashboard(LiveView):
