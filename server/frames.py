@@ -26,9 +26,11 @@ def ping_frame(payload: bytes) -> bytes:
 
 
 def write(conn: Connection, frames: bytes) -> None:
-    """Write whole frames now, unless the connection is closing (they would be lost)."""
-    protocol = conn.protocol
-    if protocol.state is OPEN and not protocol.expect_continuation_frame:
+    """Write whole frames now, unless the connection is closing (they would be lost).
+
+    Nothing here sends a message in fragments, so whole frames never land inside one.
+    """
+    if conn.protocol.state is OPEN:
         conn.transport.write(frames)
 
 
