@@ -210,7 +210,7 @@ def test_external_feed_down_and_back(
 
 
 def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
-    """Each session's periodic flush ends with the session (checked in-process)."""
+    """Each session's periodic flush ends with the session; the others' go on."""
     import panel as pn
 
     from server import Settings
@@ -221,9 +221,18 @@ def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
     feed = BackgroundServer(Settings(host="127.0.0.1", port=0, tours_interval=0.2)).start()
     listener = FeedListener(feed.url("tours")).start()
     boards: list[Dashboard] = []
+    ticks: list[int] = []
 
     def create() -> Dashboard:
         board = Dashboard(tours=listener, flush_period=100)
+        index = len(boards)
+        ticks.append(0)
+
+        def tick() -> None:
+            ticks[index] += 1
+            board.flush()
+
+        board._tick = tick  # type: ignore[method-assign]
         board.start()
         boards.append(board)
         return board
@@ -241,14 +250,19 @@ def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
         unused_session_lifetime_milliseconds=2000,  # longer than a page takes to connect
     )
     try:
-        context = browser.new_context()
-        page = context.new_page()
-        page.goto(f"http://127.0.0.1:{port}/app")
-        wait_until(lambda: boards and boards[0]._callback is not None)
-        wait_until(lambda: len(seats(page)) == 3)
-        context.close()
+        closing, staying = browser.new_context(), browser.new_context()
+        for context in (closing, staying):
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}/app")
+            wait_until(lambda: len(seats(page)) == 3)  # noqa: B023 (waited on in the loop)
+        wait_until(lambda: len(boards) == 2 and all(b._callback is not None for b in boards))
+        closing.close()
         wait_until(lambda: boards[0]._callback is None, timeout=30)
         assert not boards[0]._running
+        stopped_at, staying_at = ticks[0], ticks[1]
+        wait_until(lambda: ticks[1] >= staying_at + 5)  # half a second of the other's flushes
+        assert ticks[0] == stopped_at
+        staying.close()
     finally:
         server.stop()
         listener.stop()

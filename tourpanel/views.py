@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.document import Document
 from bokeh.models import Range1d
+from bokeh.server.callbacks import PeriodicCallback as BokehPeriodicCallback
 
 from . import charts
 from .beat import Beat
@@ -137,19 +139,44 @@ class LiveView(pn.viewable.Viewer):
             self._running = True
             pn.state.onload(self._begin)
             if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-                pn.state.on_session_destroyed(lambda _context: self.stop())
+                pn.state.on_session_destroyed(lambda _context: self._ended())
         return self
 
     def _begin(self) -> None:
         if self._running and self._callback is None:
             self.flush()
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self.flush_period)
+            doc = pn.state.curdoc
+            if doc is not None and doc.session_context is not None:
+                # Bokeh's own timer, not Panel's: Panel's marks every run as a "busy"
+                # event in process-wide state, which at four flushes a second per tab
+                # cost the server a third of its time and would spin busy indicators.
+                self._callback = _SessionTimer(
+                    doc, doc.add_periodic_callback(self._tick, self.flush_period)
+                )
+            else:
+                self._callback = pn.state.add_periodic_callback(
+                    self._tick, period=self.flush_period
+                )
 
     def stop(self) -> None:
-        self._running = False
         if self._callback is not None:
             self._callback.stop()
-            self._callback = None
+        self._ended()
+
+    def _ended(self) -> None:
+        """Forget the timer; a closed session has already removed its own."""
+        self._running = False
+        self._callback = None
+
+
+class _SessionTimer(NamedTuple):
+    """A Bokeh periodic callback of one session's document, stopped like Panel's."""
+
+    doc: Document
+    callback: BokehPeriodicCallback
+
+    def stop(self) -> None:
+        self.doc.remove_periodic_callback(self.callback)
 
 
 class FeedView(LiveView):
