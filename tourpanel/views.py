@@ -388,7 +388,8 @@ class RandomPanel(FeedView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._recent: deque[tuple[Any, str]] = deque(maxlen=self.history_length)
+        # [value, HH:MM:SS, timestamp] as the board shows them, each formatted once.
+        self._recent: deque[list[str]] = deque(maxlen=self.history_length)
         self._counts = RollingCounts(self.buffer.maxlen)
         self._histogram_stale = False
         self._histogram_drawn = float("-inf")
@@ -418,8 +419,9 @@ class RandomPanel(FeedView):
         if not numbers:
             return
         for row in numbers[-self.history_length :]:
-            self._recent.appendleft((row["value"], str(row.get("timestamp", ""))))
-        self.board.numbers = [[str(v), local_time(stamp), stamp] for v, stamp in self._recent]
+            stamp = str(row.get("timestamp", ""))
+            self._recent.appendleft([str(row["value"]), local_time(stamp), stamp])
+        self.board.numbers = list(self._recent)
         self._histogram_stale = True
 
     def _update(self, now: float) -> int:
