@@ -148,8 +148,9 @@ class LiveView(pn.viewable.Viewer):
             doc = pn.state.curdoc
             if doc is not None and doc.session_context is not None:
                 # Bokeh's own timer, not Panel's: Panel's marks every run as a "busy"
-                # event in process-wide state, which at four flushes a second per tab
-                # cost the server a third of its time and would spin busy indicators.
+                # event in process-wide state, which with 20 tabs flushing four times
+                # a second cost the process a third of its time (docs/benchmarks.md)
+                # and would spin busy indicators.
                 self._callback = _SessionTimer(
                     doc, doc.add_periodic_callback(self._tick, self.flush_period)
                 )
