@@ -3,10 +3,10 @@
 Measures, for each target: delivery latency (client receive time − the message's
 server timestamp, p50/p99), the server's CPU time per delivered message, and its
 resident memory per connection. Targets are started by this script from a command
-line, so the same run measures ``python -m server`` and the lesson's Node server:
+line, so the same run measures ``tourpanel-server`` and the lesson's Node server:
 
     python -m benchmarks.fanout --clients 5000 --duration 60 \\
-        --target "python|python -m server tours --host 127.0.0.1 --port {port}" \\
+        --target "python|tourpanel-server tours --host 127.0.0.1 --port {port}" \\
         --target "node|../shared/tools/seed-node-server tours {port}"
 
 Both broadcast every 5 s by default (the lesson's rate); ``--target`` commands may

@@ -1,6 +1,6 @@
 """Soak: a long run at a high rate through feed server, listener and dashboard.
 
-Runs ``python -m server`` with the random feed at ``--rate`` messages per second, a
+Runs ``tourpanel-server`` with the random feed at ``--rate`` messages per second, a
 ``panel serve tourpanel/app.py`` watching it (its listener fills the buffer) with one
 Chromium tab open, and samples the resident memory of each process. After the
 warm-up, growth must stay small: every buffer and chart is bounded.

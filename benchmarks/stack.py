@@ -44,7 +44,8 @@ def running_stack(*, rate: float, flush_ms: int = 250) -> Iterator[Stack]:
     feed_port, app_port = free_port(), free_port()
     feed = subprocess.Popen(
         [
-            sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(feed_port),
+            sys.executable, "-m", "tourpanel.server",
+            "--host", "127.0.0.1", "--port", str(feed_port),
             "--random-interval", str(1 / rate), "--log-level", "WARNING",
         ],
         cwd=ROOT,

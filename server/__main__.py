@@ -1,4 +1,4 @@
-"""``python -m server``: run the feeds until SIGINT or SIGTERM, then close gracefully."""
+"""``tourpanel-server`` or ``python -m tourpanel.server``: serve until a signal, then close."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from .settings import Settings, parse_settings
 from .transport import FeedServer
 
-log = logging.getLogger("server")
+log = logging.getLogger("tourpanel.server")
 
 
 async def run(settings: Settings) -> None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from tourpanel import protocol as p
-from tourpanel.sim import DEFAULT_TOURS, Tour, draw_number, sell_seats
+from tourpanel.protocol import DEFAULT_TOURS, Tour
 
 from .registry import Registry
+from .sim import draw_number, sell_seats
 from .store import Entry, Store
 
 __all__ = ["Delivery", "Feed", "RandomFeed", "TourFeed"]

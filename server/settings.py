@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tourpanel.options import Option, parse_options, positive_float
+from tourpanel.protocol import FEEDS, INTERVALS
 
-__all__ = ["FEEDS", "OPTIONS", "Settings", "parse_settings"]
+from .store import DEFAULT_HISTORY
 
-FEEDS = ("random", "tours")
+__all__ = ["OPTIONS", "Settings", "parse_settings"]
+
 MODES = (*FEEDS, "both")
 
 
@@ -27,10 +29,10 @@ class Settings:
     feeds: tuple[str, ...] = FEEDS
     host: str = "localhost"
     port: int = 8080
-    random_interval: float = 3.0
-    tours_interval: float = 5.0
+    random_interval: float = INTERVALS["random"]
+    tours_interval: float = INTERVALS["tours"]
     seed: str | None = None
-    history: int = 1000
+    history: int = DEFAULT_HISTORY
     ping_interval: float | None = 30.0  # the lesson's HEARTBEAT_INTERVAL
     ping_timeout: float | None = 20.0
     open_timeout: float = 10.0
@@ -109,7 +111,7 @@ def parse_settings(
 ) -> Settings:
     """Build :class:`Settings` from ``argv`` and ``environ``; exits with a usage error."""
     parser = argparse.ArgumentParser(
-        prog="python -m server",
+        prog="tourpanel-server",
         description=(
             "Serve the lesson's WebSocket feeds. 'random' and 'tours' serve one feed at "
             "ws://HOST:PORT (any path), as the lesson's Node servers do; 'both' (the "

@@ -35,7 +35,7 @@ from .store import MemoryStore
 
 __all__ = ["FeedServer"]
 
-log = logging.getLogger("server")
+log = logging.getLogger("tourpanel.server")
 
 HEALTH_PATH = "/healthz"
 MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay

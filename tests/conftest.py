@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+from tourpanel.server import Settings
+from tourpanel.server.background import BackgroundServer
 from websockets.sync.client import ClientConnection, connect
-
-from server import Settings
-from server.background import BackgroundServer
 
 T = TypeVar("T")
 

@@ -212,9 +212,9 @@ def test_external_feed_down_and_back(
 def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
     """Each session's periodic flush ends with the session; the others' go on."""
     import panel as pn
+    from tourpanel.server import Settings
+    from tourpanel.server.background import BackgroundServer
 
-    from server import Settings
-    from server.background import BackgroundServer
     from tourpanel.listener import FeedListener
     from tourpanel.views import Dashboard
 

@@ -7,9 +7,8 @@ import random
 from typing import Any
 
 import pytest
-
-from server.feeds import RandomFeed, TourFeed
-from server.store import MemoryStore
+from tourpanel.server.feeds import RandomFeed, TourFeed
+from tourpanel.server.store import MemoryStore
 
 NOW = 1736333400.0  # 2025-01-08T10:50:00.000Z
 

@@ -1,4 +1,4 @@
-"""``python -m server`` as a real process: startup, configuration, graceful shutdown."""
+"""``tourpanel-server`` as a real process: startup, configuration, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
 class ServerProcess:
-    """``python -m server`` with its stderr read line by line in the background."""
+    """``tourpanel-server`` with its stderr read line by line in the background."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", *args],
+            [sys.executable, "-m", "tourpanel.server", "--host", "127.0.0.1", "--port", "0", *args],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stderr=subprocess.PIPE,
@@ -143,12 +143,12 @@ def test_environment_configures_the_server(spawn: type[ServerProcess]) -> None:
     port = server.wait_for(LISTENING)[1]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT) as reply:
         assert json.load(reply)["feeds"]["tours"]["intervalSeconds"] == 0.05
-    server.wait_for(re.compile(r"DEBUG server: tours feed broadcast seq \d+"))
+    server.wait_for(re.compile(r"DEBUG tourpanel.server: tours feed broadcast seq \d+"))
 
 
 def test_invalid_environment_is_a_clear_usage_error() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "server"],
+        [sys.executable, "-m", "tourpanel.server"],
         cwd=ROOT,
         env={**os.environ, "TOURPANEL_PORT": "eighty"},
         capture_output=True,
@@ -163,7 +163,7 @@ def test_port_in_use_is_reported_not_a_traceback(spawn: type[ServerProcess]) -> 
     first = spawn()
     port = first.wait_for(LISTENING)[1]
     done = subprocess.run(
-        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", port],
+        [sys.executable, "-m", "tourpanel.server", "--host", "127.0.0.1", "--port", port],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -176,7 +176,7 @@ def test_port_in_use_is_reported_not_a_traceback(spawn: type[ServerProcess]) -> 
 
 def test_help_documents_every_option_and_its_variable() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "server", "--help"],
+        [sys.executable, "-m", "tourpanel.server", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.registry import Registry
+from tourpanel.server.registry import Registry
 
 TOURS = ("paris", "london", "rome")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from tourpanel.sim import DEFAULT_TOURS, SeatChange, Tour, draw_number, sell_seats
+from tourpanel.server.sim import SeatChange, draw_number, sell_seats
+
+from tourpanel.protocol import DEFAULT_TOURS, Tour
 
 
 def full() -> dict[str, int]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from server.store import Entry, MemoryStore
+from tourpanel.server.store import Entry, MemoryStore
 
 
 def filled(count: int, history: int) -> MemoryStore:

@@ -13,7 +13,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from .labels import Labels
-from .sim import RANDOM_MAX, RANDOM_MIN
+from .protocol import RANDOM_MAX, RANDOM_MIN
 
 __all__ = ["add_tour_line", "histogram_figure", "seat_figure", "tour_color"]
 

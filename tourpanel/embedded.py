@@ -1,7 +1,9 @@
 """The built-in feeds, started once per process on a free loopback port.
 
 ``panel serve tourpanel/app.py`` and the notebooks use them when no feed URL is
-given, so the dashboard shows live data with nothing else running.
+given, so the dashboard shows live data with nothing else running. This is the only
+module of the dashboard side that imports the feed server, and only when the
+built-in feeds are first asked for: a dashboard watching external feeds never loads it.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from server.background import BackgroundServer
-from server.settings import parse_settings
+from .protocol import FEEDS
+
+if TYPE_CHECKING:
+    from .server.background import BackgroundServer
 
 __all__ = ["embedded_feeds"]
 
@@ -28,7 +33,10 @@ def embedded_feeds(environ: Mapping[str, str] | None = None) -> BackgroundServer
     global _server
     with _lock:
         if _server is None:
+            from .server.background import BackgroundServer
+            from .server.settings import parse_settings
+
             settings = parse_settings([], environ or {})
-            settings = replace(settings, host="127.0.0.1", port=0, feeds=("random", "tours"))
+            settings = replace(settings, host="127.0.0.1", port=0, feeds=FEEDS)
             _server = BackgroundServer(settings).start()
         return _server

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
-from .sim import RANDOM_MAX, RANDOM_MIN
+from .protocol import RANDOM_MAX, RANDOM_MIN
 
 __all__ = [
     "Histogram",

@@ -31,7 +31,7 @@ from .buffer import FeedBuffer, Row
 from .labels import LABELS, Labels
 from .listener import FeedListener, Status
 from .offline import serve_css_from_jupyter
-from .sim import RANDOM_MAX, RANDOM_MIN
+from .protocol import RANDOM_MAX, RANDOM_MIN
 from .summaries import RateMeter, RollingCounts, availability_level, local_time, message_age
 
 __all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]

@@ -10,34 +10,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = [
-    "DEFAULT_TOURS",
-    "RANDOM_MAX",
-    "RANDOM_MIN",
-    "SeatChange",
-    "Tour",
-    "draw_number",
-    "sell_seats",
-]
+from tourpanel.protocol import DEFAULT_TOURS, RANDOM_MAX, RANDOM_MIN, Tour
 
-RANDOM_MIN = 1
-RANDOM_MAX = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Tour:
-    """A tour of the catalogue; ``capacity`` is the seat count it starts and resets at."""
-
-    id: str
-    name: str
-    capacity: int
-
-
-DEFAULT_TOURS: tuple[Tour, ...] = (
-    Tour("tour_paris", "Paris City Tour", 20),
-    Tour("tour_london", "London Eye Experience", 15),
-    Tour("tour_rome", "Rome Colosseum Tour", 18),
-)
+__all__ = ["SeatChange", "draw_number", "sell_seats"]
 
 
 @dataclass(frozen=True, slots=True)
