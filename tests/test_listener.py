@@ -14,11 +14,11 @@ from websockets.sync.server import ServerConnection, serve
 from tourpanel.listener import (
     FeedListener,
     Reconnect,
-    Status,
     backoff,
     shared_listener,
     stop_shared_listeners,
 )
+from tourpanel.stats import Status
 
 from .conftest import ServerThread, free_port, wait_until
 
@@ -191,7 +191,7 @@ def test_any_json_feed_is_flattened_and_odd_messages_skipped(
     )
     listener = listen(url)
     wait_until(lambda: len(listener.buffer) == 2)
-    assert listener.stats().skipped == 3
+    assert listener.stats().discarded == 3
     assert listener.buffer.rows()[0] | {"received": 0} == {
         "type": "TRADE",
         "price.bid": 1.5,

@@ -24,6 +24,8 @@ from .conftest import TIMEOUT, free_port, greet, open_client, recv_json
 pytestmark = pytest.mark.process
 
 ROOT = Path(__file__).resolve().parents[1]
+# The console script pip installs beside this interpreter, as a user runs it.
+SERVER_COMMAND = str(Path(sys.executable).with_name("tourpanel-server"))
 LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
@@ -32,7 +34,7 @@ class ServerProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tourpanel.server", "--host", "127.0.0.1", "--port", "0", *args],
+            [SERVER_COMMAND, "--host", "127.0.0.1", "--port", "0", *args],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stderr=subprocess.PIPE,

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
@@ -29,13 +28,12 @@ from websockets.uri import parse_uri
 
 from .buffer import DEFAULT_MAXLEN, FeedBuffer
 from .sequencer import Sequencer
+from .stats import FeedStats, Status
 
 __all__ = [
     "DEFAULT_RECONNECT",
     "FeedListener",
-    "FeedStats",
     "Reconnect",
-    "Status",
     "backoff",
     "check_url",
     "shared_listener",
@@ -43,13 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tourpanel.listener")
-
-
-class Status(StrEnum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DISCONNECTED = "disconnected"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,25 +69,6 @@ def backoff(
     while True:
         yield draw.uniform(0, min(cap, base * 2 ** min(attempt, 32)))
         attempt += 1
-
-
-@dataclass(frozen=True, slots=True)
-class FeedStats:
-    """A snapshot of a listener's health, safe to read from any thread."""
-
-    url: str
-    status: Status
-    messages: int
-    last_received: float | None  # POSIX seconds
-    last_timestamp: str | None  # the server's timestamp of the latest message
-    next_retry_at: float | None  # POSIX seconds, while reconnecting
-    gaps: int
-    resyncs: int
-    retries: int  # connection attempts scheduled after a failure or a drop
-    skipped: int  # messages that were not JSON objects or could not be placed
-    last_error: str | None
-    epoch: str | None
-    seq: int | None
 
 
 class FeedListener:
@@ -201,7 +173,7 @@ class FeedListener:
             gaps=self._sequencer.gaps,
             resyncs=self._sequencer.resyncs,
             retries=self._retries,
-            skipped=self._skipped,
+            discarded=self._skipped,
             last_error=self._sequencer.server_error or self._last_error,
             epoch=self._sequencer.epoch,
             seq=self._sequencer.seq,

@@ -29,9 +29,10 @@ from .beat import Beat
 from .board import NumberBoard
 from .buffer import FeedBuffer, Row
 from .labels import LABELS, Labels
-from .listener import FeedListener, Status
+from .listener import FeedListener
 from .offline import serve_css_from_jupyter
 from .protocol import RANDOM_MAX, RANDOM_MIN
+from .stats import Status
 from .summaries import RateMeter, RollingCounts, availability_level, local_time, message_age
 
 __all__ = ["Dashboard", "FeedStatus", "LiveView", "RandomPanel", "SeatChart", "TourCards"]

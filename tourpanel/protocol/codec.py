@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from functools import cache
 from typing import Any, NamedTuple
 
 from .errors import ErrorCode, ProtocolError
@@ -93,8 +92,11 @@ def typed(payload: Payload) -> Message | None:
     For readers of any feed: a payload with no ``type``, an unknown one, or fields
     that do not match is left to the caller as plain data.
     """
+    name = payload.get("type")
+    if not isinstance(name, str):
+        return None
     try:
-        kind = Kind(payload.get("type"))
+        kind = Kind(name)
     except ValueError:
         return None
     try:
@@ -125,13 +127,18 @@ _EXPECTED: dict[str, type] = {
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
 
 
-@cache
+_SPECS: dict[type[Message], tuple[_Spec, ...]] = {}
+
+
 def _specs(cls: type[Message]) -> tuple[_Spec, ...]:
     """Each wire field of ``cls``, worked out once rather than for every message."""
-    return tuple(
-        _Spec(f.name, f.metadata["wire"], _EXPECTED[str(f.type)], "None" in str(f.type))
-        for f in fields(cls)
-    )
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = _SPECS[cls] = tuple(
+            _Spec(f.name, f.metadata["wire"], _EXPECTED[str(f.type)], "None" in str(f.type))
+            for f in fields(cls)
+        )
+    return specs
 
 
 def _build(cls: type[Message], payload: Payload) -> Message:
@@ -144,9 +151,9 @@ def _build(cls: type[Message], payload: Payload) -> Message:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD, f"{cls.KIND.value} needs a '{spec.wire}' field"
             )
-        value = payload[spec.wire]
+        value: Any = payload[spec.wire]
         expected = spec.expected
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if not _matches(value, expected):
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
                 f"{cls.KIND.value}.{spec.wire} must be {_TYPE_NAMES[expected]}, "
@@ -160,3 +167,8 @@ def _build(cls: type[Message], payload: Payload) -> Message:
             value = tuple(value)
         values[spec.name] = value
     return cls(**values)
+
+
+def _matches(value: Any, expected: type) -> bool:
+    """Whether ``value`` is of the ``expected`` JSON type (``true`` is no integer)."""
+    return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
