@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from tourpanel.listener import (
-    FeedListener,
-    Reconnect,
-    backoff,
-    shared_listener,
-    stop_shared_listeners,
-)
+from tourpanel.listener import FeedListener, shared_listener, stop_shared_listeners
+from tourpanel.reconnect import Reconnect, backoff
 from tourpanel.stats import Status
 
-from .conftest import ServerThread, free_port, wait_until
+from .conftest import TIMEOUT, ServerThread, free_port, wait_until
 
 FAST = Reconnect(base=0.05, cap=0.2, healthy_after=60, open_timeout=5)
 
@@ -227,8 +223,7 @@ def test_one_shared_listener_per_feed() -> None:
         assert c is not a
     finally:
         stop_shared_listeners()
-    assert not a.running
-    assert not c.running
+    assert not [t for t in threading.enumerate() if t.name == "listener ws://127.0.0.1:9/none"]
     assert a.stats().status is Status.DISCONNECTED
 
 
@@ -237,3 +232,60 @@ def test_waiting_for_rows_times_out_with_the_reason(listen: Callable[..., FeedLi
     listener = listen(f"ws://127.0.0.1:{port}")
     with pytest.raises(TimeoutError, match=r"0 of 1 rows after 0 s"):
         listener.wait_for_rows(1, timeout=0.2)
+
+
+def test_a_message_over_the_size_limit_is_counted_and_the_listener_reconnects(
+    json_feed: Callable[[list[Any]], str], listen: Callable[..., FeedListener]
+) -> None:
+    url = json_feed([{"n": 1}, {"big": "x" * 2000}, {"n": 2}])
+    listener = listen(url, max_size=1024)
+    # Each connection keeps the first message and is closed (1009) at the second.
+    stats = wait_until(lambda: (s := listener.stats()).discarded >= 2 and s)
+    assert stats.last_error is not None
+    assert "over 1024 bytes" in stats.last_error
+    assert {row.get("n") for row in listener.buffer.rows()} == {1}
+    assert all("big" not in row for row in listener.buffer.rows())
+
+
+def test_a_feed_that_falls_silent_is_shown_stale_not_connected(
+    listen: Callable[..., FeedListener],
+) -> None:
+    def handler(ws: ServerConnection) -> None:
+        for n in range(3):  # a rhythm of 0.1 s, then silence
+            ws.send(json.dumps({"n": n}))
+            time.sleep(0.1)
+        for _ in ws:
+            pass
+
+    with serve(handler, "127.0.0.1", 0) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        listener = listen(f"ws://127.0.0.1:{srv.socket.getsockname()[1]}")
+        wait_until(lambda: listener.stats().messages == 3)
+        stale = wait_until(lambda: (s := listener.stats()).status is Status.STALE and s)
+        assert time.time() - (stale.last_received or 0) >= 0.3  # three of its intervals
+        listener.stop()
+        srv.shutdown()
+
+
+def test_waiting_for_rows_wakes_when_they_arrive() -> None:
+    listener = FeedListener("ws://127.0.0.1:9/unused")  # never started: rows come from here
+    feeder = threading.Timer(
+        0.05, lambda: listener.buffer.extend({"type": "X", "n": n} for n in range(3))
+    )
+    feeder.start()
+    assert listener.wait_for_rows(2, kind="X", timeout=TIMEOUT) == 3
+    feeder.join()
+
+
+def test_stats_are_one_moment_while_messages_pour_in(
+    make_server: Callable[..., ServerThread], listen: Callable[..., FeedListener]
+) -> None:
+    server = make_server(random_interval=0.001)
+    listener = listen(server.url("random"))
+    wait_until(lambda: listener.stats().messages > 50)
+    welcome_seq = listener.buffer.rows()[0]["seq"]
+    for _ in range(200):
+        stats = listener.stats()
+        # The WELCOME, then one message per broadcast since: both counters of one instant.
+        assert stats.seq is not None
+        assert stats.messages == 1 + stats.seq - welcome_seq

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tourpanel import protocol as p
 from tourpanel.sequencer import MAX_HELD, Sequencer
 
 
@@ -21,13 +22,13 @@ def state(tour: str, seats: int, seq: int) -> dict[str, Any]:
     }
 
 
-def update(seq: int, seats: int = 1) -> dict[str, Any]:
+def update(seq: int, seats: int = 1, epoch: str = "E") -> dict[str, Any]:
     return {
         "type": "AVAILABILITY_UPDATE",
         "tourId": "t",
         "availableSeats": seats,
         "seq": seq,
-        "epoch": "E",
+        "epoch": epoch,
     }
 
 
@@ -67,7 +68,7 @@ def test_reconnect_resumes_and_merges_a_racing_live_broadcast() -> None:
         {"type": "RESUMED", "epoch": "E", "seq": 6, "replayed": 4},
         update(7),
     )
-    assert replies == [{"type": "RESUME", "epoch": "E", "seq": 2}]
+    assert replies == [p.Resume(epoch="E", seq=2)]
     assert rows == ["W", 3, 4, 5, 6, 7]
     assert (seq.seq, seq.gaps, seq.resyncs) == (7, 0, 0)
 
@@ -82,23 +83,47 @@ def test_snapshot_marks_a_resync_and_keeps_what_arrived() -> None:
         state("t", 9, 3),
         {"type": "SNAPSHOT", "epoch": "NEW", "seq": 3, "reason": "epoch_changed"},
         state("t", 9, 3),
-        update(4),
+        update(4, epoch="NEW"),
     )
     assert rows == ["W", 3, 3, 4]  # the SNAPSHOT row, the fresh state, then live
     assert (seq.epoch, seq.seq, seq.resyncs) == ("NEW", 4, 1)
 
 
-def test_duplicates_are_dropped_and_gaps_counted() -> None:
+def test_duplicates_are_counted_and_gaps_counted() -> None:
     seq = Sequencer()
-    rows, _ = run(seq, welcome(0), update(1), update(1), update(4), update(3))
-    assert rows == ["W", 1, 4]
-    assert seq.gaps == 1
+    rows, _ = run(seq, welcome(0), update(1), update(1), update(4), update(5))
+    assert rows == ["W", 1, 4, 5]
+    assert (seq.gaps, seq.duplicates, seq.resyncs) == (1, 1, 0)
+
+
+def test_a_position_that_jumps_back_mid_connection_is_a_resync_not_a_drop() -> None:
+    seq = Sequencer()
+    rows, _ = run(seq, welcome(0), update(1), update(2), update(3), update(1), update(2))
+    assert rows == ["W", 1, 2, 3, 1, 2]
+    assert (seq.seq, seq.resyncs, seq.duplicates) == (2, 1, 0)
+
+
+def test_an_epoch_change_mid_connection_is_followed_as_a_resync() -> None:
+    seq = Sequencer()
+    rows, _ = run(
+        seq, welcome(0), update(1), update(2), update(1, epoch="OTHER"), update(2, epoch="OTHER")
+    )
+    assert rows == ["W", 1, 2, 1, 2]
+    assert (seq.epoch, seq.seq, seq.resyncs, seq.duplicates) == ("OTHER", 2, 1, 0)
+
+
+def test_data_without_a_position_is_never_held_back_by_a_resume() -> None:
+    seq = Sequencer()
+    run(seq, welcome(0), update(1))
+    seq.disconnected()
+    rows, _ = run(seq, welcome(1), {"type": "NOTE", "text": "hi"}, update(2))
+    assert rows == ["W", None]  # the note passes; the broadcast waits for the replay
 
 
 def test_subscribers_do_not_count_skipped_tours_as_gaps() -> None:
     seq = Sequencer(subscriptions=("t",))
     rows, replies = run(seq, welcome(0), update(2), update(9))
-    assert replies == [{"type": "SUBSCRIBE", "tourId": "t"}]
+    assert replies == [p.Subscribe(tour_id="t")]
     assert rows == ["W", 2, 9]
     assert seq.gaps == 0
 

@@ -3,23 +3,24 @@
 The listener thread appends one flat row (a dict) per message: O(1), no pandas on
 the hot path. Readers keep a *cursor* (how many rows had ever been appended when
 they last read) and ask only for what is newer; pandas comes in once per read,
-when :meth:`FeedBuffer.frame` turns a batch of rows into a DataFrame.
+when :meth:`FeedBuffer.frame` turns a batch of rows into a DataFrame. A thread
+that needs rows to arrive waits on a condition the appends signal, never polls.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Iterable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["DEFAULT_MAXLEN", "Batch", "FeedBuffer", "flatten", "to_frame"]
+from .defaults import BUFFER_ROWS
 
-DEFAULT_MAXLEN = 50_000
+__all__ = ["Batch", "FeedBuffer", "flatten", "to_frame"]
 
 Row = dict[str, Any]
 
@@ -41,13 +42,14 @@ class Batch:
 class FeedBuffer:
     """The last ``maxlen`` rows of a feed; safe to append from one thread, read from others."""
 
-    def __init__(self, maxlen: int = DEFAULT_MAXLEN) -> None:
+    def __init__(self, maxlen: int = BUFFER_ROWS) -> None:
         if maxlen < 1:
             raise ValueError(f"maxlen must be at least 1, got {maxlen}")
         self.maxlen = maxlen
         self._rows: deque[Row] = deque(maxlen=maxlen)
         self._total = 0
-        self._lock = threading.Lock()
+        self._types: Counter[Any] = Counter()  # held rows per ``type`` value
+        self._changed = threading.Condition(threading.RLock())  # predicates may count
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -58,19 +60,38 @@ class FeedBuffer:
         return self._total
 
     def append(self, row: Row) -> None:
-        with self._lock:
-            self._rows.append(row)
-            self._total += 1
+        self.extend((row,))
 
     def extend(self, rows: Iterable[Row]) -> None:
         batch = list(rows)
-        with self._lock:
-            self._rows.extend(batch)
+        with self._changed:
+            held, types = self._rows, self._types
+            for row in batch:
+                if len(held) == self.maxlen:
+                    types[held[0].get("type")] -= 1  # the oldest row is about to go
+                held.append(row)
+                types[row.get("type")] += 1
             self._total += len(batch)
+            self._changed.notify_all()
+
+    def count(self, kind: str | None = None) -> int:
+        """How many rows are held (whose ``type`` is ``kind``, if given)."""
+        with self._changed:
+            return len(self._rows) if kind is None else self._types[kind]
+
+    def wait(self, predicate: Callable[[FeedBuffer], bool], timeout: float) -> bool:
+        """Block until ``predicate(self)`` holds, checked again after each append.
+
+        Returns ``False`` if it still does not hold after ``timeout`` seconds. The
+        predicate runs with the buffer locked, so appends wait for it: keep it cheap
+        (:meth:`count` is).
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout)
 
     def since(self, cursor: int) -> Batch:
         """Rows appended after ``cursor``, oldest first, and the cursor to use next."""
-        with self._lock:
+        with self._changed:
             total, held = self._total, len(self._rows)
             oldest = total - held
             start = max(cursor, oldest)
@@ -79,7 +100,7 @@ class FeedBuffer:
 
     def rows(self) -> list[Row]:
         """A copy of every held row, oldest first."""
-        with self._lock:
+        with self._changed:
             return list(self._rows)
 
     def frame(self, since: int | None = None) -> pd.DataFrame:
@@ -89,8 +110,9 @@ class FeedBuffer:
 
     def clear(self) -> None:
         """Drop every row; cursors stay valid (readers just see nothing new)."""
-        with self._lock:
+        with self._changed:
             self._rows.clear()
+            self._types.clear()
 
 
 def to_frame(rows: list[Row]) -> pd.DataFrame:

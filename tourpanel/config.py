@@ -6,10 +6,11 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from .buffer import DEFAULT_MAXLEN
+from . import defaults
 from .labels import LABELS
-from .listener import Reconnect, check_url
+from .listener import check_url
 from .options import Option, parse_options, positive_float
+from .reconnect import DEFAULT_RECONNECT, Reconnect
 
 __all__ = ["DashboardConfig", "parse_config"]
 
@@ -21,11 +22,12 @@ class DashboardConfig:
     tours_url: str | None = None
     random_url: str | None = None
     language: str = "en"
-    flush_ms: int = 250
-    buffer_rows: int = DEFAULT_MAXLEN
-    chart_points: int = 2000
-    reconnect_base: float = Reconnect().base
-    reconnect_cap: float = Reconnect().cap
+    flush_ms: int = defaults.FLUSH_MS
+    buffer_rows: int = defaults.BUFFER_ROWS
+    chart_points: int = defaults.CHART_POINTS
+    reconnect_base: float = DEFAULT_RECONNECT.base
+    reconnect_cap: float = DEFAULT_RECONNECT.cap
+    max_incoming_size: int = defaults.MAX_MESSAGE_BYTES
 
     @property
     def reconnect(self) -> Reconnect:
@@ -56,11 +58,27 @@ OPTIONS = (
     Option("--tours-url", "tours_url", _url, "tours feed URL (default: built-in feed)"),
     Option("--random-url", "random_url", _url, "random feed URL (default: built-in feed)"),
     Option("--language", "language", _language, "labels: en or fr (the lesson's wording)"),
-    Option("--flush-ms", "flush_ms", _whole(20), "milliseconds between screen updates"),
+    Option(
+        "--flush-ms",
+        "flush_ms",
+        _whole(defaults.FLUSH_MS_MIN),
+        "milliseconds between screen updates",
+    ),
     Option("--buffer-rows", "buffer_rows", _whole(1), "rows kept per feed"),
-    Option("--chart-points", "chart_points", _whole(10), "points kept per tour line"),
+    Option(
+        "--chart-points",
+        "chart_points",
+        _whole(defaults.CHART_POINTS_MIN),
+        "points kept per tour line",
+    ),
     Option("--reconnect-base", "reconnect_base", positive_float, "first retry delay cap (s)"),
     Option("--reconnect-cap", "reconnect_cap", positive_float, "longest retry delay (s)"),
+    Option(
+        "--max-incoming-size",
+        "max_incoming_size",
+        _whole(1),
+        "largest feed message in bytes; a larger one closes the connection (1009)",
+    ),
 )
 
 

@@ -5,100 +5,74 @@ Bokeh: its only output is rows in the buffer and counters read by :meth:`stats`.
 The receive loop does as little as possible per message (parse, flatten, append),
 so a fast feed never stalls on rendering.
 
-Reconnection uses exponential backoff with full jitter (the pure :func:`backoff`
-generator), reset after a healthy stretch. Ordering, de-duplication and ``RESUME``
-after a reconnection are decided by the pure :class:`~tourpanel.sequencer.Sequencer`.
+Reconnection follows the pure :func:`~tourpanel.reconnect.backoff` policy, reset
+after a healthy stretch. Ordering, de-duplication and ``RESUME`` after a
+reconnection are decided by the pure :class:`~tourpanel.sequencer.Sequencer`;
+messages are read and replies written through the wire contract's codec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import random
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import (
+    ConnectionClosedError,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+from websockets.frames import CloseCode
 from websockets.uri import parse_uri
 
-from .buffer import DEFAULT_MAXLEN, FeedBuffer
+from . import protocol as p
+from .buffer import FeedBuffer
+from .defaults import BUFFER_ROWS, MAX_MESSAGE_BYTES
+from .health import FeedHealth
+from .reconnect import DEFAULT_RECONNECT, Reconnect, backoff
 from .sequencer import Sequencer
 from .stats import FeedStats, Status
 
-__all__ = [
-    "DEFAULT_RECONNECT",
-    "FeedListener",
-    "Reconnect",
-    "backoff",
-    "check_url",
-    "shared_listener",
-    "stop_shared_listeners",
-]
+__all__ = ["FeedListener", "check_url", "shared_listener", "stop_shared_listeners"]
 
 log = logging.getLogger("tourpanel.listener")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Reconnect:
-    """Backoff policy: delays grow from ``base`` to ``cap`` seconds, with full jitter."""
-
-    base: float = 1.0
-    cap: float = 30.0
-    healthy_after: float = 10.0  # connected this long, the next failure starts over
-    open_timeout: float = 10.0
-
-
-DEFAULT_RECONNECT = Reconnect()
-
-
-def backoff(
-    base: float = 1.0, cap: float = 30.0, rng: random.Random | None = None
-) -> Iterator[float]:
-    """Delays before each retry: uniform in [0, min(cap, base·2ⁿ)] (full jitter).
-
-    Jitter spreads a classroom of clients so they do not all reconnect at once
-    when a feed comes back.
-    """
-    draw = rng or random.Random()
-    attempt = 0
-    while True:
-        yield draw.uniform(0, min(cap, base * 2 ** min(attempt, 32)))
-        attempt += 1
-
-
 class FeedListener:
-    """Listens to one feed URL in a background thread and appends rows to ``buffer``."""
+    """Listens to one feed URL in a background thread and appends rows to ``buffer``.
+
+    ``max_size`` bounds one incoming message (bytes): a larger one closes the
+    connection (1009), is counted as discarded, and the listener reconnects.
+    """
 
     def __init__(
         self,
         url: str,
         *,
         buffer: FeedBuffer | None = None,
-        maxlen: int = DEFAULT_MAXLEN,
+        maxlen: int = BUFFER_ROWS,
         reconnect: Reconnect = DEFAULT_RECONNECT,
         subscriptions: tuple[str, ...] = (),
+        max_size: int = MAX_MESSAGE_BYTES,
     ) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1 byte, got {max_size}")
         self.url = check_url(url)
         self.buffer = buffer if buffer is not None else FeedBuffer(maxlen)
         self.reconnect = reconnect
         self.subscriptions = subscriptions
+        self.max_size = max_size
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
-        # Written by the listener thread only; plain attributes are read atomically.
-        self._status = Status.CONNECTING
-        self._messages = 0
-        self._last_received: float | None = None
-        self._last_timestamp: str | None = None
-        self._next_retry_at: float | None = None
-        self._retries = 0
-        self._skipped = 0
-        self._last_error: str | None = None
+        # Written by the listener thread, read by any: changed and read under the lock,
+        # so that stats() is one consistent moment.
+        self._lock = threading.Lock()
+        self._health = FeedHealth(self.url)
         self._sequencer = Sequencer(subscriptions=subscriptions)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -121,7 +95,22 @@ class FeedListener:
                 self._loop.call_soon_threadsafe(self._main.cancel)
         if self._thread is not None:
             self._thread.join(timeout)
-        self._status = Status.DISCONNECTED
+        with self._lock:
+            self._health.status = Status.DISCONNECTED
+
+    def stats(self) -> FeedStats:
+        """How the feed is doing, all counters taken at the same moment."""
+        sequencer = self._sequencer
+        with self._lock:
+            return self._health.snapshot(
+                time.monotonic(),
+                gaps=sequencer.gaps,
+                resyncs=sequencer.resyncs,
+                duplicates=sequencer.duplicates,
+                server_error=sequencer.server_error,
+                epoch=sequencer.epoch,
+                seq=sequencer.seq,
+            )
 
     def wait_for_rows(self, count: int, *, kind: str | None = None, timeout: float = 30.0) -> int:
         """Block until the buffer holds ``count`` rows (of ``type`` ``kind``, if given).
@@ -129,55 +118,19 @@ class FeedListener:
         Returns how many there are, or raises ``TimeoutError`` saying what is missing.
         In a notebook prefer ``await until_rows(...)``: it keeps live views updating.
         """
-        deadline = time.monotonic() + timeout
-        while (held := self._count(kind)) < count:
-            self._check_deadline(deadline, held, count, timeout)
-            time.sleep(0.05)
-        return held
+        if not self.buffer.wait(lambda buffer: buffer.count(kind) >= count, timeout):
+            stats = self.stats()
+            raise TimeoutError(
+                f"{self.url}: {self.buffer.count(kind)} of {count} rows after {timeout:.0f} s "
+                f"(status {stats.status.value}; {stats.last_error or 'no error'})"
+            )
+        return self.buffer.count(kind)
 
     async def until_rows(
         self, count: int, *, kind: str | None = None, timeout: float = 30.0
     ) -> int:
-        """Like :meth:`wait_for_rows`, awaiting instead of blocking the event loop."""
-        deadline = time.monotonic() + timeout
-        while (held := self._count(kind)) < count:
-            self._check_deadline(deadline, held, count, timeout)
-            await asyncio.sleep(0.05)
-        return held
-
-    def _count(self, kind: str | None) -> int:
-        rows = self.buffer.rows()
-        return len(rows) if kind is None else sum(1 for r in rows if r.get("type") == kind)
-
-    def _check_deadline(self, deadline: float, held: int, count: int, timeout: float) -> None:
-        if time.monotonic() > deadline:
-            stats = self.stats()
-            raise TimeoutError(
-                f"{self.url}: {held} of {count} rows after {timeout:.0f} s "
-                f"(status {stats.status.value}; {stats.last_error or 'no error'})"
-            )
-
-    @property
-    def running(self) -> bool:
-        """Whether the background thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def stats(self) -> FeedStats:
-        return FeedStats(
-            url=self.url,
-            status=self._status,
-            messages=self._messages,
-            last_received=self._last_received,
-            last_timestamp=self._last_timestamp,
-            next_retry_at=self._next_retry_at,
-            gaps=self._sequencer.gaps,
-            resyncs=self._sequencer.resyncs,
-            retries=self._retries,
-            discarded=self._skipped,
-            last_error=self._sequencer.server_error or self._last_error,
-            epoch=self._sequencer.epoch,
-            seq=self._sequencer.seq,
-        )
+        """Like :meth:`wait_for_rows`, waiting in a worker thread so the event loop runs on."""
+        return await asyncio.to_thread(self.wait_for_rows, count, kind=kind, timeout=timeout)
 
     def _run(self, ready: threading.Event) -> None:
         loop = self._loop = asyncio.new_event_loop()
@@ -188,7 +141,8 @@ class FeedListener:
                 loop.run_until_complete(self._main)
         finally:
             loop.close()
-            self._status = Status.DISCONNECTED
+            with self._lock:
+                self._health.status = Status.DISCONNECTED
 
     # -- connection loop ---------------------------------------------------------------
 
@@ -196,63 +150,63 @@ class FeedListener:
         delays = backoff(self.reconnect.base, self.reconnect.cap)
         while True:
             connected_at = None
+            why = "the server closed the connection"
             try:
                 async with connect(
-                    self.url, open_timeout=self.reconnect.open_timeout, max_size=None
+                    self.url, open_timeout=self.reconnect.open_timeout, max_size=self.max_size
                 ) as ws:
                     connected_at = time.monotonic()
-                    self._status, self._next_retry_at = Status.CONNECTED, None
-                    self._last_error = None
+                    with self._lock:
+                        self._health.connected(connected_at)
                     log.info("connected to %s", self.url)
                     await self._receive(ws)
-                    self._last_error = "the server closed the connection"
+            except ConnectionClosedError as exc:
+                why = _describe(exc)
+                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                    why = f"a message over {self.max_size} bytes was refused; reconnecting"
+                    with self._lock:
+                        self._health.discarded += 1
             except (OSError, TimeoutError, WebSocketException) as exc:
-                self._last_error = _describe(exc)
+                why = _describe(exc)
             except Exception as exc:  # never let one failure end the listener
                 log.exception("unexpected failure on %s", self.url)
-                self._last_error = _describe(exc)
+                why = _describe(exc)
             self._sequencer.disconnected()
             if connected_at is not None and (
                 time.monotonic() - connected_at >= self.reconnect.healthy_after
             ):
                 delays = backoff(self.reconnect.base, self.reconnect.cap)
             delay = next(delays)
-            self._status = Status.RECONNECTING
-            self._next_retry_at = time.time() + delay
-            self._retries += 1
-            log.warning(
-                "feed %s unavailable (%s); retrying in %.1f s", self.url, self._last_error, delay
-            )
+            with self._lock:
+                self._health.retrying(time.time(), delay, why)
+            log.warning("feed %s unavailable (%s); retrying in %.1f s", self.url, why, delay)
             await asyncio.sleep(delay)
-            self._next_retry_at = None
+            with self._lock:
+                self._health.next_retry_at = None
 
     async def _receive(self, ws: ClientConnection) -> None:
+        health, sequencer, lock = self._health, self._sequencer, self._lock
         async for data in ws:
-            received = time.time()
+            received, arrival = time.time(), time.monotonic()
             try:
-                message = json.loads(data)
-            except (ValueError, RecursionError):
-                self._skipped += 1
-                log.debug("skipped a message that is not JSON from %s", self.url)
+                payload = p.load(data)
+            except p.ProtocolError as exc:
+                with lock:
+                    health.discarded += 1
+                log.debug("discarded a message from %s: %s", self.url, exc.message)
                 continue
-            if not isinstance(message, dict):
-                self._skipped += 1
-                continue
-            self._messages += 1
-            self._last_received = received
-            stamp = message.get("timestamp")
-            if isinstance(stamp, str):
-                self._last_timestamp = stamp
-            try:
-                rows, replies = self._sequencer.receive(message, received)
-            except Exception:  # a message the sequencer cannot place is dropped, not fatal
-                self._skipped += 1
-                log.exception("skipped a message from %s it could not place", self.url)
-                continue
+            with lock:
+                health.arrived(received, arrival, payload.get("timestamp"))
+                try:
+                    rows, replies = sequencer.receive(payload, received)
+                except Exception:  # a message the sequencer cannot place is counted, not fatal
+                    health.discarded += 1
+                    log.exception("discarded a message from %s it could not place", self.url)
+                    continue
             if rows:
                 self.buffer.extend(rows)
             for reply in replies:
-                await ws.send(json.dumps(reply))
+                await ws.send(p.encode(reply))
 
 
 def check_url(url: str) -> str:
@@ -286,9 +240,10 @@ _shared_lock = threading.Lock()
 def shared_listener(
     url: str,
     *,
-    maxlen: int = DEFAULT_MAXLEN,
+    maxlen: int = BUFFER_ROWS,
     reconnect: Reconnect = DEFAULT_RECONNECT,
     subscriptions: tuple[str, ...] = (),
+    max_size: int = MAX_MESSAGE_BYTES,
 ) -> FeedListener:
     """The process's running listener for ``url``, started on first use.
 
@@ -300,7 +255,11 @@ def shared_listener(
         listener = _shared.get(key)
         if listener is None:
             listener = FeedListener(
-                url, maxlen=maxlen, reconnect=reconnect, subscriptions=subscriptions
+                url,
+                maxlen=maxlen,
+                reconnect=reconnect,
+                subscriptions=subscriptions,
+                max_size=max_size,
             )
             _shared[key] = listener.start()
         return listener

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 
-from .buffer import DEFAULT_MAXLEN
+from .defaults import BUFFER_ROWS, MAX_MESSAGE_BYTES
 from .embedded import embedded_feeds
-from .listener import DEFAULT_RECONNECT, FeedListener, Reconnect, shared_listener
+from .listener import FeedListener, shared_listener
+from .protocol import FEEDS
+from .reconnect import DEFAULT_RECONNECT, Reconnect
 
 __all__ = ["feed"]
 
@@ -24,16 +26,21 @@ def feed(
     *,
     url: str | None = None,
     subscriptions: tuple[str, ...] = (),
-    maxlen: int = DEFAULT_MAXLEN,
+    maxlen: int = BUFFER_ROWS,
     reconnect: Reconnect = DEFAULT_RECONNECT,
+    max_size: int = MAX_MESSAGE_BYTES,
 ) -> FeedListener:
     """The running listener of feed ``name`` (``tours`` or ``random``), or of ``url``.
 
     Without ``url`` the built-in feeds start in this process on a free loopback
-    port (their ``TOURPANEL_*`` variables apply), so it works offline.
+    port (their ``TOURPANEL_*`` variables apply), so it works offline. ``max_size``
+    bounds one incoming message in bytes.
     """
     if url is None:
-        if name not in ("tours", "random"):
-            raise ValueError(f"unknown built-in feed {name!r}; use 'tours' or 'random', or url=")
+        if name not in FEEDS:
+            known = " or ".join(repr(f) for f in FEEDS)
+            raise ValueError(f"unknown built-in feed {name!r}; use {known}, or url=")
         url = embedded_feeds(os.environ).url(name)
-    return shared_listener(url, maxlen=maxlen, reconnect=reconnect, subscriptions=subscriptions)
+    return shared_listener(
+        url, maxlen=maxlen, reconnect=reconnect, subscriptions=subscriptions, max_size=max_size
+    )

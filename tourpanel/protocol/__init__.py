@@ -16,7 +16,7 @@ contract in ``pyproject.toml`` keeps it so).
 from __future__ import annotations
 
 from .catalogue import DEFAULT_TOURS, FEEDS, INTERVALS, RANDOM_MAX, RANDOM_MIN, Tour
-from .codec import decode, decode_client, encode, kind_of, load, typed
+from .codec import decode, decode_client, encode, kind_of, known_kind, load, typed
 from .errors import ErrorCode, ProtocolError
 from .messages import (
     CLIENT_KINDS,
@@ -72,6 +72,7 @@ __all__ = [
     "encode",
     "format_timestamp",
     "kind_of",
+    "known_kind",
     "load",
     "parse_timestamp",
     "typed",

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from .errors import ErrorCode, ProtocolError
 from .messages import CLIENT_KINDS, ClientMessage, Kind, Message, Resume, message_class
 
-__all__ = ["decode", "decode_client", "encode", "kind_of", "load", "typed"]
+__all__ = ["decode", "decode_client", "encode", "kind_of", "known_kind", "load", "typed"]
 
 Payload = dict[str, Any]
 
@@ -59,6 +59,17 @@ def kind_of(payload: Payload) -> Kind:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {name!r}") from None
 
 
+def known_kind(payload: Payload) -> Kind | None:
+    """The payload's ``type`` if this contract knows it, else ``None`` (any feed's data)."""
+    name = payload.get("type")
+    if not isinstance(name, str):
+        return None
+    try:
+        return Kind(name)
+    except ValueError:
+        return None
+
+
 def decode(data: str | bytes) -> Message:
     """Decode any known message; fields it does not know are ignored.
 
@@ -92,12 +103,8 @@ def typed(payload: Payload) -> Message | None:
     For readers of any feed: a payload with no ``type``, an unknown one, or fields
     that do not match is left to the caller as plain data.
     """
-    name = payload.get("type")
-    if not isinstance(name, str):
-        return None
-    try:
-        kind = Kind(name)
-    except ValueError:
+    kind = known_kind(payload)
+    if kind is None:
         return None
     try:
         return _build(message_class(kind), payload)
