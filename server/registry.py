@@ -28,9 +28,6 @@ class Registry(Generic[C]):
     def __len__(self) -> int:
         return len(self._topics)
 
-    def __contains__(self, conn: object) -> bool:
-        return conn in self._topics
-
     def add(self, conn: C) -> None:
         """Register a new connection, receiving everything until it subscribes."""
         if conn not in self._topics:

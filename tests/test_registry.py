@@ -45,11 +45,17 @@ def test_remove_forgets_every_subscription() -> None:
     reg.add("a")
     for tour in TOURS:
         reg.subscribe("a", tour)
+    reg.add("b")
     reg.remove("a")
-    assert len(reg) == 0
-    assert "a" not in reg
+    assert len(reg) == 1
+    assert list(reg.recipients(None)) == ["b"]
+    assert all(list(reg.recipients(tour)) == ["b"] for tour in TOURS)
     assert reg.topic_counts() == {}
     reg.remove("a")  # idempotent
+    assert len(reg) == 1
+    reg.add("a")  # back as new: receiving everything again
+    assert reg.subscriptions("a") is None
+    assert sorted(reg.recipients("rome")) == ["a", "b"]
 
 
 def test_topic_counts_report_subscribers_per_tour() -> None:
