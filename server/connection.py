@@ -1,14 +1,15 @@
 """One client: websockets' Sans-I/O protocol driven by a bare asyncio protocol.
 
 websockets' asyncio server gives every connection a handler task, futures, a message
-queue and the handshake's headers for as long as it lives: about 13 KB a client,
-nearly three times the lesson's Node server. This server never awaits anything per
-connection (replies and broadcasts are written at once, see :mod:`server.frames`),
-so a connection here is only what the protocol needs: websockets' parser state, the
-asyncio transport and a few slots.
+queue and the handshake's headers for as long as it lives, which costs several times
+the lesson's Node server per client (docs/benchmarks.md, fan-out). This server never
+awaits anything per connection (replies and broadcasts are written at once, see
+:mod:`server.frames`), so a connection here is only what the protocol needs:
+websockets' parser state, the asyncio transport and a few slots.
 
-websockets still does all of the protocol: the opening handshake and its errors,
-frame parsing and masking, size limits, answering pings, the closing handshake.
+websockets does all of the protocol, through its documented Sans-I/O API only: the
+opening handshake and its errors, frame parsing and masking, size limits, answering
+pings, the closing handshake.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from typing import TypeAlias
 
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import OPEN, SERVER, Protocol, State
+from websockets.protocol import OPEN, State
 from websockets.server import ServerProtocol
 
 __all__ = ["Connection", "Hub"]
 
 Payload: TypeAlias = bytes | bytearray | memoryview
+
+END_OF_HEAD = b"\r\n\r\n"  # the empty line that ends an HTTP request's head
+_KEEP = len(END_OF_HEAD) - 1  # bytes kept to find one split across two reads
 
 
 class Hub(Interface):
@@ -51,14 +55,26 @@ class Hub(Interface):
 class Connection(asyncio.Protocol):
     """A client's connection; ``protocol`` and ``transport`` are websockets' and asyncio's."""
 
-    __slots__ = ("_fragments", "_timer", "feed", "hub", "last_pong", "protocol", "transport")
+    __slots__ = (
+        "_fragments",
+        "_head_tail",
+        "_timer",
+        "feed",
+        "hub",
+        "last_pong",
+        "protocol",
+        "transport",
+    )
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.protocol: Protocol = ServerProtocol(max_size=hub.max_size)
+        self.protocol = ServerProtocol(max_size=hub.max_size)
         self.transport: asyncio.Transport
         self.feed: object = None  # set by the hub once open
         self.last_pong = b""  # payload of the latest pong, see server.heartbeat
+        # The request head's last bytes so far, to find its end across reads;
+        # None once the request has been answered.
+        self._head_tail: bytes | None = b""
         self._fragments: tuple[Opcode, list[Payload]] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -89,14 +105,23 @@ class Connection(asyncio.Protocol):
         self._timer = loop.call_later(self.hub.open_timeout, transport.abort)
 
     def data_received(self, data: bytes) -> None:
-        protocol = self.protocol
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            if isinstance(event, Frame):
-                self._receive(event)
-            elif isinstance(event, Request):
-                self._handshake(event, ended=data.endswith(b"\r\n\r\n"))
-        self._send_pending()
+        tail = self._head_tail
+        if tail is not None:
+            # Until the request is answered, websockets gets no byte past its head:
+            # it would parse what follows as frames before the response is chosen,
+            # and a rejection after it failed on them would send a second EOF.
+            end = _head_end(tail, data)
+            if end < 0:
+                self._head_tail = (tail + data[-_KEEP:])[-_KEEP:]
+            else:
+                self._receive_data(data[:end])
+                data = data[end:]
+                # Whether or not a Request came (a malformed head has already been
+                # answered by websockets), the head is over.
+                self._head_tail = None
+                if not data:
+                    return
+        self._receive_data(data)
 
     def eof_received(self) -> None:
         self.protocol.receive_eof()
@@ -111,28 +136,26 @@ class Connection(asyncio.Protocol):
 
     # -- inside ------------------------------------------------------------------------
 
-    def _handshake(self, request: Request, *, ended: bool) -> None:
-        """Answer ``request``; ``ended``: nothing arrived after it (see _forget_handshake)."""
-        assert self._timer is not None
-        self._timer.cancel()
-        self._timer = None
-        handshake = self.protocol
-        assert isinstance(handshake, ServerProtocol)
-        handshake.send_response(self.hub.respond(self, request))
-        if handshake.state is OPEN:
-            self._send_pending()  # the 101 goes before anything the hub writes
-            if ended and not handshake.reader.buffer:
-                self._forget_handshake()
+    def _receive_data(self, data: bytes) -> None:
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            if isinstance(event, Frame):
+                self._receive(event)
+            elif isinstance(event, Request):
+                self._handshake(event)
+        self._send_pending()
+
+    def _handshake(self, request: Request) -> None:
+        """Answer ``request``: nothing after its head has reached websockets yet."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        protocol = self.protocol
+        protocol.send_response(self.hub.respond(self, request))
+        self._send_pending()  # the response goes before anything the hub writes
+        if protocol.state is OPEN:
             self.hub.opened(self, request)
-
-    def _forget_handshake(self) -> None:
-        """Parse frames with a fresh protocol: the handshake's keeps the request (~2 KB).
-
-        Only when the request was the last thing received: a client must wait for the
-        101 before sending frames (RFC 6455, 4.1), and the handshake's parser may hold
-        part of a frame from one that did not, so such a client keeps that parser.
-        """
-        self.protocol = Protocol(SERVER, max_size=self.hub.max_size, logger=self.protocol.logger)
 
     def _receive(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -175,3 +198,17 @@ class Connection(asyncio.Protocol):
         if self._timer is None and protocol.close_expected():
             timeout = self.hub.close_timeout
             self._timer = asyncio.get_running_loop().call_later(timeout, transport.abort)
+
+
+def _head_end(tail: bytes, data: bytes) -> int:
+    """Where in ``data`` the request head ends (just past its empty line), or -1.
+
+    ``tail`` holds the last bytes received before ``data``, fewer than the marker's
+    length, so a marker split across two reads is found; it comes first if it exists.
+    """
+    if tail:
+        across = (tail + data[:_KEEP]).find(END_OF_HEAD)
+        if across >= 0:
+            return across + len(END_OF_HEAD) - len(tail)
+    found = data.find(END_OF_HEAD)
+    return found + len(END_OF_HEAD) if found >= 0 else -1

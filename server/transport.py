@@ -1,6 +1,8 @@
-"""The thin I/O edge: listening, routing, the broadcast ticks, the heartbeat, ``/healthz``.
+"""The thin I/O edge: listening, routing connections to feeds, the broadcast ticks.
 
-All decisions live in :mod:`server.feeds`; this module moves bytes. Every write goes
+All decisions live in :mod:`server.feeds`; this module moves bytes. The heartbeat
+is :mod:`server.heartbeat`, the plain HTTP answers (``/healthz``, 404, 500) are
+:mod:`server.responses`. Every write goes
 straight to the transport, pre-framed and without awaiting, so a connection's greeting,
 its replies and the broadcasts it receives never interleave out of order.
 """
@@ -9,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
-import json
 import logging
 import random
 import socket
@@ -20,16 +20,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from websockets.exceptions import ConnectionClosedOK
 from websockets.http11 import Request, Response
-from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from tourpanel import protocol as p
 
 from .connection import Connection
 from .feeds import Feed, RandomFeed, TourFeed
 from .frames import fan_out, text_frame, write
-from .heartbeat import PingRound
+from .heartbeat import Heartbeat
+from .responses import http_response, internal_error
 from .settings import Settings
 from .store import MemoryStore
 
@@ -37,12 +37,8 @@ __all__ = ["FeedServer"]
 
 log = logging.getLogger("tourpanel.server")
 
-HEALTH_PATH = "/healthz"
 MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
-# A client with this much still unsent cannot answer a ping in time: it is too slow.
-STALLED_BUFFER = 4 * 2**20
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
-HANDSHAKE_ERROR = "The server failed to answer this request; the error is in its log.\n"
 
 _FEED_TYPES: dict[str, type[Feed[Connection]]] = {
     "random": RandomFeed,
@@ -78,15 +74,16 @@ class FeedServer:
         self.close_timeout = settings.close_timeout
         self.max_size = settings.max_message_size or None
         self._tickers: list[asyncio.Task[None]] = []
-        self._ping_round: PingRound | None = None
+        self._heartbeat: Heartbeat | None = None
         self._started = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> FeedServer:
         s = self.settings
-        # No permessage-deflate (it costs ~50 KB per connection) and no keepalive task
-        # per connection: the heartbeat below serves them all.
+        # No permessage-deflate (its compression state per connection costs many
+        # times a connection's size, see docs/benchmarks.md) and no keepalive task per
+        # connection: one heartbeat serves them all.
         self._server = await asyncio.get_running_loop().create_server(
             lambda: Connection(self), _listen_hosts(s.host, s.port), s.port
         )
@@ -96,7 +93,13 @@ class FeedServer:
             for name in self.feeds
         ]
         if s.ping_interval is not None:
-            self._tickers.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+            self._heartbeat = Heartbeat(
+                self.connections,
+                interval=s.ping_interval,
+                timeout=s.ping_timeout,
+                broadcast_every=max(s.interval(name) for name in self.feeds),
+            )
+            self._tickers.append(asyncio.create_task(self._heartbeat.run(), name="heartbeat"))
         log.info("listening on %s", ", ".join(self.addresses))
         for name in self.feeds:
             log.info("%s feed at %s", name, self.url(name))
@@ -121,6 +124,7 @@ class FeedServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tickers = []
+        self._heartbeat = None
         if self._server is not None:
             log.info("closing %d connection(s)", self.connection_count)
             self._server.close()
@@ -165,8 +169,8 @@ class FeedServer:
         """Advance ``feed`` one step and deliver its broadcasts now."""
         for delivery in self.feeds[feed].tick():
             frame = text_frame(delivery.text)
-            if self._ping_round is not None:
-                self._ping_round.deliver(delivery.recipients, frame)
+            if self._heartbeat is not None:
+                self._heartbeat.deliver(delivery.recipients, frame)
             else:
                 fan_out(delivery.recipients, frame)
         log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
@@ -199,14 +203,19 @@ class FeedServer:
 
     def respond(self, conn: Connection, request: Request) -> Response:
         """The handshake's response: health, a helpful 404, or websockets' own answer."""
-        handshake = conn.protocol
-        assert isinstance(handshake, ServerProtocol)
+        protocol = conn.protocol
         try:
-            response = self._process_request(handshake, request)
+            response = http_response(
+                protocol,
+                request,
+                serves=lambda path: self._feed_for(path) is not None,
+                feed_paths=(f"/{name}" for name in self.feeds),
+                health=self.health,
+            )
         except Exception:
             log.exception("could not answer %s from %s", request.path, conn.peer)
-            return handshake.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, HANDSHAKE_ERROR)
-        return response or handshake.accept(request)
+            return internal_error(protocol)
+        return response or protocol.accept(request)
 
     def opened(self, conn: Connection, request: Request) -> None:
         feed = self._feed_for(request.path)
@@ -239,9 +248,10 @@ class FeedServer:
         if not isinstance(feed, Feed):
             return  # never opened: a health check, a refused handshake
         feed.disconnect(conn)
-        why = conn.protocol.parser_exc or exc
-        if why is not None:
-            log.info("client %s dropped: %s", conn.peer, why)
+        # The Connection fed websockets the end of the stream: the state is CLOSED.
+        why = conn.protocol.close_exc
+        if exc is not None or not isinstance(why, ConnectionClosedOK):
+            log.info("client %s dropped: %s", conn.peer, why if exc is None else f"{why}: {exc}")
         log.info(
             "client %s disconnected from %s (%d on this feed, %d in all)",
             conn.peer,
@@ -249,71 +259,6 @@ class FeedServer:
             len(feed.registry),
             self.connection_count,
         )
-
-    async def _heartbeat(self) -> None:
-        """Every ``ping_interval``, ping every client; cut off those silent for ``ping_timeout``.
-
-        One sweep for the whole server, without a task, a future or a timer per
-        client: with thousands of clients the per-connection keepalive of websockets
-        costs more than the broadcasts. The pings ride on the broadcasts of the next
-        ``window`` seconds (see :mod:`server.heartbeat`); the rest are sent alone then.
-
-        Like the lesson's ``ws.terminate()``, a dead peer is aborted at once rather
-        than sent a closing handshake it will never answer, so it leaves every
-        subscription within interval + window + timeout. A client whose send buffer
-        is still full from earlier messages could not answer in time either: it goes too.
-        """
-        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
-        assert interval is not None
-        assert self._server is not None
-        loop = asyncio.get_running_loop()
-        window = self.ping_window
-        sweep, next_sweep = 0, loop.time() + interval
-        while True:
-            await asyncio.sleep(max(0.0, next_sweep - loop.time()))
-            next_sweep += interval
-            sweep += 1
-            conns = {c for c in self.connections if c.state is State.OPEN}
-            stalled = [c for c in conns if c.transport.get_write_buffer_size() > STALLED_BUFFER]
-            self._drop(stalled, "is too slow to read what it was sent")
-            self._ping_round = ping_round = PingRound(sweep, conns.difference(stalled))
-            try:
-                await asyncio.sleep(window)
-            finally:
-                self._ping_round = None
-                ping_round.flush()
-            if timeout is not None:  # checked on its own, so sweeps keep their cadence
-                loop.call_later(timeout, self._drop_silent, ping_round, timeout)
-
-    @property
-    def ping_window(self) -> float:
-        """How long pings wait for a broadcast to ride on: one broadcast period at most."""
-        assert self.settings.ping_interval is not None
-        longest = max(self.settings.interval(name) for name in self.feeds)
-        return min(longest, self.settings.ping_interval / 2)
-
-    def _drop_silent(self, ping_round: PingRound, timeout: float) -> None:
-        self._drop(ping_round.silent(), f"did not answer a ping within {timeout:.1f} s")
-
-    @staticmethod
-    def _drop(conns: list[Connection], why: str) -> None:
-        for conn in conns:
-            if conn.state is not State.CLOSED:
-                log.warning("client %s %s; dropping it", conn.peer, why)
-                conn.transport.abort()
-
-    def _process_request(self, handshake: ServerProtocol, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if path == HEALTH_PATH:
-            return _json_response(handshake, http.HTTPStatus.OK, self.health())
-        if self._feed_for(path) is None:
-            paths = ", ".join(f"/{name}" for name in self.feeds)
-            return handshake.reject(
-                http.HTTPStatus.NOT_FOUND,
-                f"No feed at {path}. This server has feeds at {paths} "
-                f"and its health at {HEALTH_PATH}.\n",
-            )
-        return None
 
     def health(self) -> dict[str, Any]:
         """What ``GET /healthz`` answers."""
@@ -356,11 +301,3 @@ def _send(conn: Connection, texts: Iterable[str]) -> None:
     frames = b"".join(text_frame(text) for text in texts)
     if frames:
         write(conn, frames)
-
-
-def _json_response(handshake: ServerProtocol, status: http.HTTPStatus, body: Any) -> Response:
-    response = handshake.reject(status, json.dumps(body, ensure_ascii=False) + "\n")
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -4,6 +4,7 @@ bad input, heartbeat and health."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import urllib.error
 import urllib.request
@@ -399,3 +400,106 @@ def test_a_failing_http_answer_is_a_500_and_the_server_carries_on(
     info.value.close()
     with open_client(server.url("tours")) as ws:
         assert len(greet(ws, "tours")) == 4
+
+
+# -- bytes after the request head, in the same read ------------------------------------
+
+HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_http(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP response: status code, headers (lowercase names), body (per Content-Length)."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    length = int(headers["content-length"])
+    assert len(rest) == length, f"one whole answer and nothing after it: {rest!r}"
+    return int(status_line.split()[1]), headers, rest
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [r.getMessage() for r in bad]
+
+
+def test_pipelined_health_checks_get_the_first_answer_then_the_close(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second request in the same packet used to leave the first unanswered
+    (websockets parsed it as frames and our answer then sent a second EOF)."""
+    caplog.set_level(logging.DEBUG)
+    with socket.create_connection(("127.0.0.1", server.server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(HEALTH_REQUEST * 2)
+        status, headers, body = parse_http(read_to_end(sock))
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert json.loads(body)["status"] == "ok"
+    no_errors_logged(caplog)
+    assert server.health()["status"] == "ok", "the server carries on"
+
+
+def test_a_request_split_anywhere_is_answered(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each split in its own send, the second request pipelined behind the first:
+    the end of the head is found even when it straddles two reads."""
+    caplog.set_level(logging.INFO)
+    for split in range(1, len(HEALTH_REQUEST)):
+        with socket.create_connection(("127.0.0.1", server.server.port), timeout=TIMEOUT) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(HEALTH_REQUEST[:split])
+            sock.sendall(HEALTH_REQUEST[split:] + HEALTH_REQUEST)
+            status, _, body = parse_http(read_to_end(sock))
+        assert (status, json.loads(body)["status"]) == (200, "ok"), f"split at {split}"
+    no_errors_logged(caplog)
+
+
+def upgrade_then_frames(url: str, *texts: bytes) -> tuple[ClientProtocol, bytes, bytes]:
+    """A client protocol, its upgrade request, and masked text frames sent without
+    waiting for the 101 (as some clients do, though RFC 6455 says to wait)."""
+    protocol = ClientProtocol(parse_uri(url))
+    protocol.send_request(protocol.connect())
+    request = b"".join(protocol.data_to_send())
+    frames = b"".join(Frame(Opcode.TEXT, text).serialize(mask=True) for text in texts)
+    return protocol, request, frames
+
+
+def test_an_upgrade_and_a_frame_in_one_packet_are_both_served(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    uri = parse_uri(server.url("random"))
+    protocol, request, frames = upgrade_then_frames(server.url("random"), b'{"type":"PING"}')
+    with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
+        sock.sendall(request + frames)
+        received = read_frames(sock, protocol, count=2)
+    assert protocol.state is not State.CONNECTING
+    assert protocol.handshake_exc is None, "the 101 came"
+    assert [json.loads(f.data)["type"] for f in received] == ["WELCOME", "PONG"]
+    no_errors_logged(caplog)
+
+
+def test_an_upgrade_split_near_its_end_with_a_frame_behind_it(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    uri = parse_uri(server.url("random"))
+    request_length = len(upgrade_then_frames(server.url("random"))[1])
+    for split in range(request_length - 6, request_length + 4):
+        protocol, request, frames = upgrade_then_frames(server.url("random"), b'{"type":"PING"}')
+        data = request + frames
+        with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(data[:split])
+            sock.sendall(data[split:])
+            received = read_frames(sock, protocol, count=2)
+        assert [json.loads(f.data)["type"] for f in received] == ["WELCOME", "PONG"], split
+    no_errors_logged(caplog)
