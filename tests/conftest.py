@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 import urllib.request
@@ -110,6 +111,25 @@ def greet(ws: ClientConnection, feed: str) -> list[dict[str, Any]]:
     """Read the greeting: WELCOME, then one INITIAL_STATE per tour on the tours feed."""
     count = 4 if feed == "tours" else 1
     return [recv_json(ws) for _ in range(count)]
+
+
+# -- the packages as installed ---------------------------------------------------------
+
+
+def installed_layout() -> Path:
+    """The packages laid out as pip installs them: ``server/`` copied to ``tourpanel/server``.
+
+    mypy and import-linter find packages by folder, not through the import hook of
+    an editable install, so they read this copy (what setuptools' strict editable
+    mode builds). It lives under ``build/`` so that mypy's cache survives between runs.
+    """
+    tree = ROOT / "build" / "installed-layout"
+    package = tree / "tourpanel"
+    shutil.rmtree(package, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "tourpanel", package, ignore=ignore)
+    shutil.copytree(ROOT / "server", package / "server", ignore=ignore)
+    return tree
 
 
 # -- browsers ------------------------------------------------------------------------

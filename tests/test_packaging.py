@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .conftest import installed_layout
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,23 +48,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert command in ci.splitlines()
 
 
-def installed_layout() -> Path:
-    """The packages laid out as pip installs them: ``server/`` copied to ``tourpanel/server``.
-
-    mypy and import-linter find packages by folder, not through the import hook of
-    an editable install, so they read this copy (what setuptools' strict editable
-    mode builds). It lives under ``build/`` so that mypy's cache survives between runs.
-    """
-    tree = ROOT / "build" / "installed-layout"
-    package = tree / "tourpanel"
-    shutil.rmtree(package, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(ROOT / "tourpanel", package, ignore=ignore)
-    shutil.copytree(ROOT / "server", package / "server", ignore=ignore)
-    return tree
-
-
-def _tool(name: str) -> str:
+def tool(name: str) -> str:
     tool = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if tool is None:
         pytest.fail(f"{name} is not installed; install the test extra: pip install -e '.[test]'")
@@ -73,7 +59,7 @@ def _tool(name: str) -> str:
     "args", [["ruff", "check", "."], ["ruff", "format", "--check", "."]], ids=["check", "format"]
 )
 def test_ruff_passes(args: list[str]) -> None:
-    done = subprocess.run([_tool(args[0]), *args[1:]], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([tool(args[0]), *args[1:]], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -81,7 +67,7 @@ def test_mypy_passes() -> None:
     tree = installed_layout()
     config = ROOT / "pyproject.toml"
     done = subprocess.run(
-        [_tool("mypy"), "--config-file", str(config)], cwd=tree, capture_output=True, text=True
+        [tool("mypy"), "--config-file", str(config)], cwd=tree, capture_output=True, text=True
     )
     # Paths are reported inside the copy: tourpanel/server/x.py is server/x.py here.
     assert done.returncode == 0, done.stdout + done.stderr
