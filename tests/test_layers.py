@@ -85,14 +85,16 @@ def test_watching_a_feed_loads_no_server_until_the_built_in_feeds_are_asked_for(
     assert {"panel", "bokeh"} & loaded == set()
 
 
+TRACED_SERVER = (sys.executable, "-X", "importtime", "-m", "tourpanel.server")
+
+
 @pytest.mark.process
 def test_a_running_feed_server_loads_neither_pandas_nor_panel() -> None:
     """``tourpanel-server`` serving a client, its imports traced by ``-X importtime``."""
     from websockets.sync.client import connect
 
     server = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "tourpanel.server"]
-        + ["tours", "--host", "127.0.0.1", "--port", "0", "--tours-interval", "0.05"],
+        [*TRACED_SERVER, "tours", "--host", "127.0.0.1", "--port", "0", "--tours-interval", "0.05"],
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT.parent,
