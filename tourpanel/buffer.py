@@ -10,7 +10,7 @@ that needs rows to arrive waits on a condition the appends signal, never polls.
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -48,7 +48,7 @@ class FeedBuffer:
         self.maxlen = maxlen
         self._rows: deque[Row] = deque(maxlen=maxlen)
         self._total = 0
-        self._types: Counter[Any] = Counter()  # held rows per ``type`` value
+        self._types: dict[Any, int] = {}  # held rows per ``type`` value
         self._changed = threading.Condition(threading.RLock())  # predicates may count
 
     def __len__(self) -> int:
@@ -63,21 +63,22 @@ class FeedBuffer:
         self.extend((row,))
 
     def extend(self, rows: Iterable[Row]) -> None:
-        batch = list(rows)
+        batch = rows if isinstance(rows, list) else list(rows)
         with self._changed:
-            held, types = self._rows, self._types
+            held, types, full = self._rows, self._types, self.maxlen
             for row in batch:
-                if len(held) == self.maxlen:
+                if len(held) == full:
                     types[held[0].get("type")] -= 1  # the oldest row is about to go
                 held.append(row)
-                types[row.get("type")] += 1
+                kind = row.get("type")
+                types[kind] = types.get(kind, 0) + 1
             self._total += len(batch)
             self._changed.notify_all()
 
     def count(self, kind: str | None = None) -> int:
         """How many rows are held (whose ``type`` is ``kind``, if given)."""
         with self._changed:
-            return len(self._rows) if kind is None else self._types[kind]
+            return len(self._rows) if kind is None else self._types.get(kind, 0)
 
     def wait(self, predicate: Callable[[FeedBuffer], bool], timeout: float) -> bool:
         """Block until ``predicate(self)`` holds, checked again after each append.
@@ -134,7 +135,7 @@ def flatten(payload: Mapping[str, Any], prefix: str = "") -> Row:
     row: Row = {}
     for key, value in payload.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):  # what JSON objects decode to: no ABC check per value
             row.update(flatten(value, f"{name}."))
         else:
             row[name] = value

@@ -59,14 +59,14 @@ def kind_of(payload: Payload) -> Kind:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {name!r}") from None
 
 
+_KINDS: dict[object, Kind] = {kind.value: kind for kind in Kind}
+
+
 def known_kind(payload: Payload) -> Kind | None:
     """The payload's ``type`` if this contract knows it, else ``None`` (any feed's data)."""
-    name = payload.get("type")
-    if not isinstance(name, str):
-        return None
     try:
-        return Kind(name)
-    except ValueError:
+        return _KINDS.get(payload.get("type"))
+    except TypeError:  # a type that cannot be a key, such as a list
         return None
 
 
