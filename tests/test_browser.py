@@ -167,6 +167,19 @@ def test_built_in_feeds_come_alive_from_one_command(
     assert times_in_order(late)
     assert feed_status(page, "tours") == "connected"
     assert feed_status(page, "random") == "connected"
+    header = page.locator(".tp-status th").all_inner_texts()
+    assert header[-2:] == ["discarded", "missed"]
+    # On a phone the status table still fits, every column with it.
+    late.set_viewport_size({"width": 390, "height": 900})
+    wait_until(lambda: fits(late, ".tp-status", 390))
+    late.screenshot(path=str(ARTIFACTS / "phone_width.png"), full_page=True)
+
+
+def fits(page: Any, selector: str, width: int) -> bool:
+    """Whether ``selector`` and the page itself stay within ``width`` CSS pixels."""
+    box = page.locator(selector).first.bounding_box()
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    return bool(box and box["x"] + box["width"] <= width and scroll <= width)
 
 
 def test_external_feed_down_and_back(
@@ -224,7 +237,7 @@ def test_a_closed_tab_stops_its_updates(browser: Any) -> None:
     ticks: list[int] = []
 
     def create() -> Dashboard:
-        board = Dashboard(tours=listener, flush_period=100)
+        board = Dashboard(tours=listener.buffer, sources={"tours": listener}, flush_period=100)
         index = len(boards)
         ticks.append(0)
 

@@ -66,6 +66,7 @@ def add_tour_line(
     fig.step("x", "y", source=source, mode="after", line_width=2, color=color, legend_label=name)
     fig.scatter("x", "y", source=source, size=4, color=color)
     fig.legend.location = "bottom_left"
+    fig.legend.background_fill_alpha = 0.6  # the lines show through where they meet
     fig.legend.click_policy = "hide"
     return source
 
@@ -102,5 +103,6 @@ def histogram_figure(labels: Labels) -> tuple[figure, ColumnDataSource, ColumnDa
         legend_label=labels.histogram_expected,
     )
     fig.legend.location = "top_right"
+    fig.legend.background_fill_alpha = 0.6  # the bars show through where they meet
     fig.add_tools(HoverTool(tooltips=[(labels.value, "@range"), (labels.histogram_count, "@top")]))
     return fig, bars, expected

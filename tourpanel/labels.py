@@ -27,12 +27,22 @@ class Labels:
     time: str
     connecting: str
     connected: str
+    stale: str  # formatted with {seconds}
     reconnecting: str  # formatted with {seconds}
     disconnected: str
     rate: str
     age: str
     gaps: str
     resyncs: str
+    discarded: str
+    missed: str
+    # The status table's column explanations, shown as tooltips.
+    rate_help: str
+    age_help: str
+    gaps_help: str
+    resyncs_help: str
+    discarded_help: str
+    missed_help: str
 
 
 LABELS: dict[str, Labels] = {
@@ -55,12 +65,21 @@ LABELS: dict[str, Labels] = {
         time="time",
         connecting="connecting",
         connected="connected",
+        stale="stale — no message for {seconds} s",
         reconnecting="reconnecting (next try in {seconds} s)",
         disconnected="disconnected",
         rate="msg/s",
-        age="message age",
+        age="age",
         gaps="gaps",
         resyncs="resyncs",
+        discarded="discarded",
+        missed="missed",
+        rate_help="messages received per second, over the last few seconds",
+        age_help="seconds since the server sent the latest message",
+        gaps_help="jumps in the sequence numbers: messages lost on the way",
+        resyncs_help="times the feed's history restarted or could not be replayed: shown afresh",
+        discarded_help="messages received but not kept: not JSON objects, duplicates, too large",
+        missed_help="messages that left the buffer before this page could show them",
     ),
     "fr": Labels(
         title="Tableau de bord des tours en direct",
@@ -81,12 +100,21 @@ LABELS: dict[str, Labels] = {
         time="heure",
         connecting="connexion…",
         connected="Connecté",
+        stale="inactif — aucun message depuis {seconds} s",
         reconnecting="reconnexion (prochain essai dans {seconds} s)",
         disconnected="Déconnecté",
         rate="msg/s",
-        age="âge du message",
+        age="âge",
         gaps="trous",
-        resyncs="resynchronisations",
+        resyncs="resynchros",
+        discarded="écartés",
+        missed="manqués",
+        rate_help="messages reçus par seconde, sur les dernières secondes",
+        age_help="secondes depuis l'envoi du dernier message par le serveur",
+        gaps_help="sauts dans les numéros de séquence : messages perdus en route",
+        resyncs_help="fois où l'historique du flux a recommencé ou n'a pu être rejoué",
+        discarded_help="messages reçus mais écartés : pas des objets JSON, doublons, trop grands",
+        missed_help="messages sortis du tampon avant que la page ne les affiche : flux trop rapide",
     ),
 }
 

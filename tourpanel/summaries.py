@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .protocol import RANDOM_MAX, RANDOM_MIN
 
@@ -17,7 +20,9 @@ __all__ = [
     "RateMeter",
     "RollingCounts",
     "availability_level",
-    "histogram",
+    "chart_ms",
+    "is_finite_number",
+    "local_ms",
     "local_time",
     "message_age",
 ]
@@ -41,19 +46,6 @@ class Histogram:
     counts: np.ndarray
     expected: float  # per bin, for the same number of draws
 
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum())
-
-
-def histogram(
-    values: Iterable[int], *, bins: int = 10, low: int = RANDOM_MIN, high: int = RANDOM_MAX
-) -> Histogram:
-    """Bin whole numbers ``low``..``high`` into ``bins`` equal ranges (1–10, 11–20, …)."""
-    data = np.fromiter(values, dtype=np.int64)
-    data = data[(data >= low) & (data <= high)]
-    return _binned(np.bincount(data - low, minlength=high - low + 1), bins=bins, low=low)
-
 
 def _binned(per_value: np.ndarray, *, bins: int, low: int) -> Histogram:
     """Counts of each whole number from ``low`` on, grouped into ``bins`` equal ranges."""
@@ -64,6 +56,28 @@ def _binned(per_value: np.ndarray, *, bins: int, low: int) -> Histogram:
     counts = per_value.reshape(bins, width).sum(axis=1)
     left = low + width * np.arange(bins)
     return Histogram(left, left + width - 1, counts, expected=int(counts.sum()) / bins)
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether a feed value can be plotted: an int or float, finite, and not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def local_ms(stamps: pd.Series) -> np.ndarray:
+    """UTC datetimes → this machine's wall-clock time in ms, for Bokeh's datetime axis."""
+    local = stamps.dt.tz_convert(_local_zone()).dt.tz_localize(None)
+    millis: np.ndarray = local.to_numpy().astype("datetime64[ms]").astype("float64")
+    return millis
+
+
+def chart_ms(now: float) -> float:
+    """POSIX seconds → the charts' time axis, as :func:`local_ms` does, without pandas."""
+    offset = datetime.fromtimestamp(now, _local_zone()).utcoffset()
+    return (now + (offset.total_seconds() if offset else 0.0)) * 1000.0
+
+
+def _local_zone() -> tzinfo | None:
+    return datetime.now().astimezone().tzinfo
 
 
 def local_time(iso: str) -> str:
@@ -104,8 +118,8 @@ class RateMeter:
 class RollingCounts:
     """Counts of whole numbers ``low``..``high`` over the last ``window`` rows.
 
-    Kept up to date row by row, so a histogram of a 50,000-row buffer costs what
-    the new rows cost, not a pass over the whole buffer on every flush. Rows that
+    Kept up to date row by row, so a histogram of a full buffer costs what the new
+    rows cost, not a pass over the whole buffer on every flush. Rows that
     carry no number (``None``) still take their place in the window, so the window
     follows the buffer it mirrors.
     """
@@ -127,5 +141,5 @@ class RollingCounts:
             self._counts[value - self.low] += delta
 
     def histogram(self, bins: int = 10) -> Histogram:
-        """The counts grouped into ``bins`` equal ranges, as :func:`histogram` does."""
+        """The counts grouped into ``bins`` equal ranges (1–10, 11–20, … for ten bins)."""
         return _binned(self._counts, bins=bins, low=self.low)

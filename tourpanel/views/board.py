@@ -1,6 +1,6 @@
 """The current random number and its history, changed in place in the browser.
 
-They change at every flush (four times a second). As an HTML pane they cost a
+They change at every flush (several times a second). As an HTML pane they cost a
 full re-render each time: the markup sent again, parsed twice in the browser
 (Panel decodes it through a new document, then sets it), and every element
 rebuilt, restyled and repainted. This component builds its elements once; a

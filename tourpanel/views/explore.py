@@ -1,12 +1,11 @@
 """Live views for *any* JSON feed: the latest messages as a table, a numeric field over time.
 
-They read the same buffer as the tour and random views (flattened rows, nested
-fields as ``a.b`` columns) and flush the same way; see :mod:`tourpanel.views`.
+They read a buffer as the tour and random views do (flattened rows, nested fields
+as ``a.b`` columns) and flush the same way; see :mod:`tourpanel.views.base`.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any
 
@@ -16,8 +15,10 @@ import param
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
-from .buffer import Row, to_frame
-from .views import FeedView, local_ms
+from ..buffer import Row, to_frame
+from ..defaults import CHART_POINTS, CHART_POINTS_MIN
+from ..summaries import is_finite_number, local_ms
+from .base import FeedView
 
 __all__ = ["FieldPlot", "LatestTable"]
 
@@ -46,7 +47,9 @@ class FieldPlot(FeedView):
     """One numeric field over time (the server's ``timestamp``, else arrival time)."""
 
     field = param.String(default="value", doc="Column to plot, e.g. 'value' or 'price.bid'.")
-    max_points = param.Integer(default=2000, bounds=(10, None), doc="Points kept.")
+    max_points = param.Integer(
+        default=CHART_POINTS, bounds=(CHART_POINTS_MIN, None), doc="Points kept."
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -63,14 +66,20 @@ class FieldPlot(FeedView):
         self._pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
 
     def _apply(self, rows: list[Row], now: float) -> None:
-        picked = [r for r in rows if _finite(r.get(self.field))]
+        picked = [r for r in rows if is_finite_number(r.get(self.field))]
         if not picked:
             return
         frame = to_frame(picked)
-        when = frame["timestamp"] if "timestamp" in frame else frame["received"]
-        when = when.fillna(frame["received"])
+        times = [frame[c] for c in ("timestamp", "received") if c in frame]
+        if not times:
+            return  # nothing says when: a row from no listener and no server time
+        when = times[0] if len(times) == 1 else times[0].fillna(times[1])
+        known = when.notna().to_numpy()
         self.source.stream(
-            {"x": local_ms(when), "y": frame[self.field].to_numpy(dtype="float64")},
+            {
+                "x": local_ms(when[known]),
+                "y": frame[self.field].to_numpy(dtype="float64")[known],
+            },
             rollover=self.max_points,
         )
 
@@ -80,7 +89,3 @@ class FieldPlot(FeedView):
 
     def __panel__(self) -> pn.pane.Bokeh:
         return self._pane
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
