@@ -92,7 +92,8 @@ class FeedStatus(LiveView):
             f'<td><span class="tp-badge {status}" title="{html.escape(stats.last_error or "")}">'
             f"{html.escape(self._status_text(stats, now))}</span></td>"
             f"<td>{rate:.1f}</td>"
-            f"<td>{'–' if age is None else f'{age:.1f} s'}</td>"
+            # A clock a little behind the server's would show a negative age: it is fresh.
+            f"<td>{'–' if age is None else f'{max(age, 0.0):.1f} s'}</td>"
             f"{_count(stats.gaps)}<td>{stats.resyncs}</td>"
             f"{_count(stats.discarded)}"
             f"{'<td>–</td>' if missed is None else _count(missed)}</tr>"
