@@ -24,7 +24,13 @@ def create_dashboard(config: DashboardConfig | None = None) -> Dashboard:
     """
     config = config or DashboardConfig()
     tours, random = (
-        feed(name, url=url, maxlen=config.buffer_rows, reconnect=config.reconnect)
+        feed(
+            name,
+            url=url,
+            maxlen=config.buffer_rows,
+            reconnect=config.reconnect,
+            max_size=config.max_incoming_size,
+        )
         for name, url in (("tours", config.tours_url), ("random", config.random_url))
     )
     dashboard = Dashboard(

@@ -74,9 +74,7 @@ class Sequencer:
             self.server_error = None
             return [row], self._welcome(payload)
         if kind is Kind.ERROR:
-            self.server_error = (
-                f"server error {payload.get('code')}: {payload.get('message')}"
-            )
+            self.server_error = f"server error {payload.get('code')}: {payload.get('message')}"
             return (self._give_up() if self._held is not None else []), []
         if self._held is not None:
             return self._resuming(kind, payload, row), []
