@@ -254,10 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object per target")
     args = parser.parse_args(argv)
     if args.prime > 0:
-        # The first pass of this process delivers two to three times slower than
-        # the next ones against the very same server, warm-up or not (measured
-        # 2026-11-28: p99 146 ms, then 53 ms). Whichever target came first paid
-        # for it; a pass thrown away puts every target after the first.
+        # The first pass of this process delivers slower than the next ones against
+        # the very same server, warm-up or not (docs/benchmarks.md, fan-out, has the
+        # figures). Whichever target came first paid for it; a pass thrown away puts
+        # every target after the first.
         name, command = args.target[0].split("|", 1)
         asyncio.run(measure(name, command, args.clients, args.prime, args.batch))
     results = []
