@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -49,7 +49,9 @@ class FeedBuffer:
         self._rows: deque[Row] = deque(maxlen=maxlen)
         self._total = 0
         self._types: dict[Any, int] = {}  # held rows per ``type`` value
-        self._changed = threading.Condition(threading.RLock())  # predicates may count
+        self._lock = threading.Lock()
+        self._appended = threading.Condition(self._lock)  # signalled only while awaited
+        self._waiters = 0
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -64,7 +66,7 @@ class FeedBuffer:
 
     def extend(self, rows: Iterable[Row]) -> None:
         batch = rows if isinstance(rows, list) else list(rows)
-        with self._changed:
+        with self._lock:
             held, types, full = self._rows, self._types, self.maxlen
             for row in batch:
                 if len(held) == full:
@@ -73,26 +75,32 @@ class FeedBuffer:
                 kind = row.get("type")
                 types[kind] = types.get(kind, 0) + 1
             self._total += len(batch)
-            self._changed.notify_all()
+            if self._waiters:
+                self._appended.notify_all()
 
     def count(self, kind: str | None = None) -> int:
         """How many rows are held (whose ``type`` is ``kind``, if given)."""
-        with self._changed:
-            return len(self._rows) if kind is None else self._types.get(kind, 0)
+        with self._lock:
+            return self._count(kind)
 
-    def wait(self, predicate: Callable[[FeedBuffer], bool], timeout: float) -> bool:
-        """Block until ``predicate(self)`` holds, checked again after each append.
+    def wait_for_count(self, count: int, *, kind: str | None = None, timeout: float) -> bool:
+        """Block until :meth:`count` reaches ``count``; ``False`` if not after ``timeout`` s.
 
-        Returns ``False`` if it still does not hold after ``timeout`` seconds. The
-        predicate runs with the buffer locked, so appends wait for it: keep it cheap
-        (:meth:`count` is).
+        Woken by the appends themselves, not by polling.
         """
-        with self._changed:
-            return self._changed.wait_for(lambda: predicate(self), timeout)
+        with self._lock:
+            self._waiters += 1
+            try:
+                return self._appended.wait_for(lambda: self._count(kind) >= count, timeout)
+            finally:
+                self._waiters -= 1
+
+    def _count(self, kind: str | None) -> int:
+        return len(self._rows) if kind is None else self._types.get(kind, 0)
 
     def since(self, cursor: int) -> Batch:
         """Rows appended after ``cursor``, oldest first, and the cursor to use next."""
-        with self._changed:
+        with self._lock:
             total, held = self._total, len(self._rows)
             oldest = total - held
             start = max(cursor, oldest)
@@ -101,7 +109,7 @@ class FeedBuffer:
 
     def rows(self) -> list[Row]:
         """A copy of every held row, oldest first."""
-        with self._changed:
+        with self._lock:
             return list(self._rows)
 
     def frame(self, since: int | None = None) -> pd.DataFrame:
@@ -111,7 +119,7 @@ class FeedBuffer:
 
     def clear(self) -> None:
         """Drop every row; cursors stay valid (readers just see nothing new)."""
-        with self._changed:
+        with self._lock:
             self._rows.clear()
             self._types.clear()
 

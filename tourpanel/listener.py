@@ -118,7 +118,7 @@ class FeedListener:
         Returns how many there are, or raises ``TimeoutError`` saying what is missing.
         In a notebook prefer ``await until_rows(...)``: it keeps live views updating.
         """
-        if not self.buffer.wait(lambda buffer: buffer.count(kind) >= count, timeout):
+        if not self.buffer.wait_for_count(count, kind=kind, timeout=timeout):
             stats = self.stats()
             raise TimeoutError(
                 f"{self.url}: {self.buffer.count(kind)} of {count} rows after {timeout:.0f} s "
