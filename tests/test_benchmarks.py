@@ -30,7 +30,8 @@ def run(*args: str) -> list[dict[str, object]]:
 
 def test_fanout_measures_latency_cpu_and_memory() -> None:
     server = (
-        f"{sys.executable} -m tourpanel.server tours --host 127.0.0.1 --port {{port}} --tours-interval 0.2"
+        f"{sys.executable} -m tourpanel.server tours"
+        " --host 127.0.0.1 --port {port} --tours-interval 0.2"
     )
     [result] = run(
         "benchmarks.fanout",
