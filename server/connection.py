@@ -4,7 +4,7 @@ websockets' asyncio server gives every connection a handler task, futures, a mes
 queue and the handshake's headers for as long as it lives, which costs several times
 the lesson's Node server per client (docs/benchmarks.md, fan-out). This server never
 awaits anything per connection (replies and broadcasts are written at once, see
-:mod:`server.frames`), so a connection here is only what the protocol needs:
+:mod:`tourpanel.server.frames`), so a connection here is only what the protocol needs:
 websockets' parser state, the asyncio transport and a few slots.
 
 websockets does all of the protocol, through its documented Sans-I/O API only: the

@@ -1,8 +1,8 @@
 """The thin I/O edge: listening, routing connections to feeds, the broadcast ticks.
 
-All decisions live in :mod:`server.feeds`; this module moves bytes. The heartbeat
-is :mod:`server.heartbeat`, the plain HTTP answers (``/healthz``, 404, 500) are
-:mod:`server.responses`. Every write goes
+All decisions live in :mod:`tourpanel.server.feeds`; this module moves bytes. The heartbeat
+is :mod:`tourpanel.server.heartbeat`, the plain HTTP answers (``/healthz``, 404, 500) are
+:mod:`tourpanel.server.responses`. Every write goes
 straight to the transport, pre-framed and without awaiting, so a connection's greeting,
 its replies and the broadcasts it receives never interleave out of order.
 """
