@@ -19,6 +19,8 @@ from .board import NumberBoard
 
 __all__ = ["RandomPanel"]
 
+LEGEND_ROOM = 1.3  # the count axis ends this far above the tallest bar
+
 _SPAN = RANDOM_MAX - RANDOM_MIN + 1  # how many values a draw can take
 
 
@@ -104,8 +106,9 @@ class RandomPanel(FeedView):
         }
         edge = hist.left[0] - 0.5, hist.right[-1] + 0.5
         self.expected.data = {"x": list(edge), "y": [hist.expected, hist.expected]}
-        # What DataRange1d would show (a margin above the top), set here: see charts.py.
-        self._count_range.end = max(float(hist.counts.max()), hist.expected, 1.0) * 1.05
+        # Set here rather than by a DataRange1d (see charts.py), with room above the
+        # tallest bar for the legend, which would otherwise cover it.
+        self._count_range.end = max(float(hist.counts.max()), hist.expected, 1.0) * LEGEND_ROOM
 
     @property
     def bokeh_panes(self) -> list[pn.pane.Bokeh]:
