@@ -53,10 +53,10 @@ def kind_of(payload: Payload) -> Kind:
     name = payload.get("type")
     if not isinstance(name, str):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "message has no string 'type' field")
-    try:
-        return Kind(name)
-    except ValueError:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {name!r}") from None
+    kind = known_kind(payload)
+    if kind is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {name!r}")
+    return kind
 
 
 _KINDS: dict[object, Kind] = {kind.value: kind for kind in Kind}
