@@ -173,6 +173,22 @@ def open_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable
         contexts.append(context)
         context.route("**/*", guard)
         page = context.new_page()
+        # The page's own errors, kept beside its screenshot for when a test fails.
+        console = ARTIFACTS / f"{request.node.name}.console.txt"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        console.write_text("")
+
+        def keep(line: str) -> None:
+            with console.open("a") as out:
+                out.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+        page.on(
+            "console",
+            lambda msg: (
+                keep(f"{msg.type}: {msg.text}") if msg.type in {"error", "warning"} else None
+            ),
+        )
+        page.on("pageerror", lambda exc: keep(f"pageerror: {exc}"))
         page.goto(url)
         return page
 

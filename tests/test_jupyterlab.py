@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .conftest import ARTIFACTS, TIMEOUT, free_port, wait_until
@@ -20,6 +19,15 @@ from .conftest import ARTIFACTS, TIMEOUT, free_port, wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.notebook]
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+# Bokeh draws each pane in a shadow root, which document.querySelector does not enter.
+_FIND_NUMBER = """
+const find = (root) => root.querySelector('.tp-number-value') ?? [...root.querySelectorAll('*')]
+    .filter((el) => el.shadowRoot).map((el) => find(el.shadowRoot)).find((hit) => hit) ?? null;
+const value = find(document);
+"""
+SCROLL_TO_NUMBER = "() => {" + _FIND_NUMBER + "value?.scrollIntoView(); return value !== null; }"
+READ_NUMBER = "() => {" + _FIND_NUMBER + "return value?.textContent.trim() ?? ''; }"
 
 
 @pytest.fixture
@@ -30,6 +38,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     for notebook in NOTEBOOKS.glob("*.ipynb"):
         shutil.copy(notebook, root)
     port = free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = (ARTIFACTS / f"jupyterlab-{port}.log").open("w")
     proc = subprocess.Popen(
         [
@@ -92,19 +101,12 @@ def test_run_all_cells_and_watch_the_numbers_change(
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     last_output = page.locator(".jp-OutputArea-output", has_text="live numbers in the buffer")
     last_output.first.wait_for(timeout=120_000)
-    # Scroll back up to the inline dashboard, as a teacher would, and watch it move.
-    value = page.locator(".tp-number-value").first
-
-    def scrolled() -> bool:  # the pane redraws four times a second: retry if it moved
-        try:
-            value.scroll_into_view_if_needed(timeout=2_000)
-        except PlaywrightError:
-            return False
-        return True
-
-    wait_until(scrolled, timeout=30)
+    # Scroll back up to the inline dashboard, as a teacher would, and watch it move. The pane
+    # redraws four times a second, so find and scroll in one step inside the page: a locator
+    # resolved first and scrolled later can hold an element a redraw has already replaced.
+    wait_until(lambda: page.evaluate(SCROLL_TO_NUMBER), timeout=60)
     seen: set[str] = set()
-    wait_until(lambda: (seen.add(value.inner_text().strip()) or len(seen - {""})) >= 3, timeout=60)
+    wait_until(lambda: (seen.add(page.evaluate(READ_NUMBER)) or len(seen - {""})) >= 3, timeout=60)
     assert all(number.isdigit() for number in seen - {""})
     assert page.locator(".tp-history li").count() == 10
     status = page.locator('tr[data-feed="random"]').first
