@@ -9,6 +9,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .listen import raise_fd_limit
+from .mint import main_token
+from .redact import WIRE_LOG
 from .settings import Settings, parse_settings
 from .transport import FeedServer
 
@@ -36,15 +39,19 @@ async def run(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = parse_settings(argv, os.environ)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["token"]:
+        return main_token(args[1:], os.environ)
+    settings = parse_settings(args, os.environ)
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     if settings.log_level != "DEBUG":
-        # websockets logs every failed handshake (port scans, plain HTTP) at INFO.
-        logging.getLogger("websockets").setLevel(logging.WARNING)
+        # websockets logs every connection and failed handshake (port scans) at INFO.
+        WIRE_LOG.setLevel(logging.WARNING)
+    raise_fd_limit()  # before the connection cap is set from it
     try:
         asyncio.run(run(settings))
     except OSError as exc:

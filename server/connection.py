@@ -10,11 +10,17 @@ websockets' parser state, the asyncio transport and a few slots.
 websockets does all of the protocol, through its documented Sans-I/O API only: the
 opening handshake and its errors, frame parsing and masking, size limits, answering
 pings, the closing handshake.
+
+Two bounds live here, where the bytes are: a client over its message budget
+(:mod:`tourpanel.server.limits`) is not read until its budget refills, and a client
+that does not read what it is sent is dropped the moment its pending output passes
+``max_pending`` (asyncio calls ``pause_writing`` then), whatever the heartbeat does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol as Interface
 from typing import TypeAlias
 
@@ -23,7 +29,11 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN, State
 from websockets.server import ServerProtocol
 
-__all__ = ["Connection", "Hub"]
+from .auth import Claims
+from .limits import RateLimit, TokenBucket, Verdict
+from .redact import WIRE_LOG
+
+__all__ = ["Connection", "Hub", "Police"]
 
 Payload: TypeAlias = bytes | bytearray | memoryview
 
@@ -37,7 +47,16 @@ class Hub(Interface):
     open_timeout: float
     close_timeout: float
     max_size: int | None
-    connections: set[Connection]  # every connection, from connect until lost
+    max_fragments: int  # frames one message may come in
+    max_pending: int  # bytes a connection may leave unread before it is dropped
+    rate_limit: RateLimit | None
+
+    @property
+    def warden(self) -> Police:
+        """Told when a client breaks a limit."""
+
+    def arrived(self, conn: Connection) -> None:
+        """A TCP connection was accepted; its handshake has not come yet."""
 
     def respond(self, conn: Connection, request: Request) -> Response:
         """The handshake response: 101 to open a WebSocket, anything else to refuse."""
@@ -52,13 +71,31 @@ class Hub(Interface):
         """The TCP connection is gone, for whatever reason."""
 
 
+class Police(Interface):
+    """What a connection reports a broken limit to (:class:`tourpanel.server.warden.Warden`)."""
+
+    def limited(self, conn: Connection, verdict: Verdict) -> None:
+        """The client went over its message budget (``OVER``) or stayed over (``CUT_OFF``)."""
+
+    def too_slow(self, conn: Connection) -> None:
+        """The client left more than ``max_pending`` bytes unread."""
+
+    def expired(self, conn: Connection) -> None:
+        """The client's token expired (see :meth:`Connection.expire_at`)."""
+
+
 class Connection(asyncio.Protocol):
     """A client's connection; ``protocol`` and ``transport`` are websockets' and asyncio's."""
 
     __slots__ = (
+        "_bucket",
+        "_expiry",
         "_fragments",
         "_head_tail",
+        "_paused",
         "_timer",
+        "address",
+        "claims",
         "feed",
         "hub",
         "last_pong",
@@ -68,15 +105,22 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.protocol = ServerProtocol(max_size=hub.max_size)
+        self.protocol = ServerProtocol(max_size=hub.max_size, logger=WIRE_LOG)
         self.transport: asyncio.Transport
+        self.address = ""  # the client's IP address
         self.feed: object = None  # set by the hub once open
+        self.claims: Claims | None = None  # what the client's token allows, if any
         self.last_pong = b""  # payload of the latest pong, see server.heartbeat
         # The request head's last bytes so far, to find its end across reads;
         # None once the request has been answered.
         self._head_tail: bytes | None = b""
-        self._fragments: tuple[Opcode, list[Payload]] | None = None
+        # The message being received in fragments; None as its parts while it is
+        # being discarded (a fragment of it came over the client's budget).
+        self._fragments: tuple[Opcode, list[Payload] | None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self._bucket: TokenBucket | None = None
+        self._paused = False  # not read until the budget refills
 
     @property
     def peer(self) -> str:
@@ -86,6 +130,16 @@ class Connection(asyncio.Protocol):
     @property
     def state(self) -> State:
         return self.protocol.state
+
+    def expire_at(self, when: float) -> None:
+        """Tell the hub at ``when`` (seconds since the epoch) that the token expired."""
+        delay = max(0.0, when - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.hub.warden.expired, self)
+
+    def charge(self, cost: float) -> None:
+        """Take ``cost`` more from the client's budget (an answer that was long to send)."""
+        if self._bucket is not None:
+            self._over_budget(self._bucket.spend(time.monotonic(), cost))
 
     def close(self, code: CloseCode = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Start the closing handshake; the peer has ``close_timeout`` to finish it."""
@@ -100,7 +154,13 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.hub.connections.add(self)
+        address = transport.get_extra_info("peername")
+        self.address = str(address[0]) if address else ""
+        # asyncio calls pause_writing once this much is pending: the slow-reader bound.
+        transport.set_write_buffer_limits(high=self.hub.max_pending)
+        if self.hub.rate_limit is not None:
+            self._bucket = TokenBucket(self.hub.rate_limit, time.monotonic())
+        self.hub.arrived(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.hub.open_timeout, transport.abort)
 
@@ -129,10 +189,18 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.receive_eof()  # idempotent; the state becomes CLOSED
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._expiry = None
         self.hub.lost(self, exc)
+
+    def pause_writing(self) -> None:
+        if self.protocol.state is OPEN:
+            self.hub.warden.too_slow(self)
+
+    def resume_writing(self) -> None:
+        pass  # a slow reader was dropped at pause_writing: nothing waits on this
 
     # -- inside ------------------------------------------------------------------------
 
@@ -141,7 +209,8 @@ class Connection(asyncio.Protocol):
         protocol.receive_data(data)
         for event in protocol.events_received():
             if isinstance(event, Frame):
-                self._receive(event)
+                if self._bucket is None or self._afford(event):
+                    self._receive(event)
             elif isinstance(event, Request):
                 self._handshake(event)
         self._send_pending()
@@ -161,6 +230,44 @@ class Connection(asyncio.Protocol):
         # saves per connection is measured in docs/benchmarks.md, fan-out).
         request.headers.clear()
 
+    # -- the client's budget -------------------------------------------------------------
+
+    def _afford(self, frame: Frame) -> bool:
+        """Pay for ``frame``; over budget, it is discarded with the message it belongs to.
+
+        Frames already read past the budget (one read holds many) are discarded too:
+        the client was told, and is not read again until its budget refills.
+        """
+        assert self._bucket is not None
+        if not self._paused:
+            verdict = self._bucket.spend(time.monotonic())
+            if verdict is Verdict.OK:
+                return True
+            self._over_budget(verdict)
+        opcode = frame.opcode
+        if opcode is Opcode.CONT or (opcode in (Opcode.TEXT, Opcode.BINARY) and not frame.fin):
+            self._fragments = None if frame.fin else (opcode, None)
+        return False
+
+    def _over_budget(self, verdict: Verdict) -> None:
+        if verdict is Verdict.OK or self._paused:
+            return
+        if verdict is not Verdict.THROTTLE:
+            self.hub.warden.limited(self, verdict)
+        if self.protocol.state is not OPEN or verdict is Verdict.CUT_OFF:
+            return
+        assert self._bucket is not None
+        self._paused = True
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(self._bucket.resume_in(), self._read_again)
+
+    def _read_again(self) -> None:
+        self._paused = False
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # -- messages -------------------------------------------------------------------------
+
     def _receive(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode is Opcode.PONG:
@@ -168,9 +275,18 @@ class Connection(asyncio.Protocol):
         elif opcode is Opcode.CONT:  # websockets checks that a message is in progress
             assert self._fragments is not None
             first, parts = self._fragments
-            parts.append(frame.data)
             if frame.fin:
                 self._fragments = None
+            if parts is None:
+                return  # the rest of a message discarded over budget
+            parts.append(frame.data)
+            if len(parts) > self.hub.max_fragments:
+                self._fragments = None
+                self.protocol.fail(
+                    CloseCode.MESSAGE_TOO_BIG,
+                    f"message in more than {self.hub.max_fragments} fragments",
+                )
+            elif frame.fin:
                 self._message(first, b"".join(parts))
         elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if frame.fin:

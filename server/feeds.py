@@ -44,17 +44,32 @@ class Feed(Generic[C]):
     name: str = ""
     welcome_text: str = ""
 
-    def __init__(self, *, store: Store, rng: random.Random, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rng: random.Random,
+        clock: Clock = time.time,
+        max_subscriptions: int = 100,
+    ) -> None:
         self.store = store
         self.rng = rng
         self.clock = clock
+        self.max_subscriptions = max_subscriptions
         self.registry: Registry[C] = Registry()
+        # Topics a client's token limits it to; absent: no limit.
+        self.allowed: dict[C, frozenset[str]] = {}
 
     # -- connections ---------------------------------------------------------------
 
-    def connect(self, conn: C) -> list[str]:
-        """Register ``conn``; returns what to send it first (``WELCOME``, then state)."""
+    def connect(self, conn: C, *, tours: Iterable[str] | None = None) -> list[str]:
+        """Register ``conn``; returns what to send it first (``WELCOME``, then state).
+
+        ``tours`` (a token's claim) limits what it receives and may subscribe to.
+        """
         self.registry.add(conn)
+        if tours is not None:
+            self._restrict(conn, frozenset(tours))
         stamp = self._now()
         welcome = p.Welcome(
             message=self.welcome_text,
@@ -63,14 +78,18 @@ class Feed(Generic[C]):
             epoch=self.store.epoch,
             seq=self.store.last_seq,
         )
-        return [p.encode(welcome), *self.state(stamp)]
+        return [p.encode(welcome), *self.state(stamp, conn)]
 
     def disconnect(self, conn: C) -> None:
         """Forget ``conn`` and all its subscriptions."""
         self.registry.remove(conn)
+        self.allowed.pop(conn, None)
 
-    def handle(self, conn: C, data: str | bytes) -> list[str]:
-        """Answer one client message; invalid input gets an ``ERROR``, never an exception."""
+    def handle(self, conn: C, data: str | bytes, *, replay: bool = True) -> list[str]:
+        """Answer one client message; invalid input gets an ``ERROR``, never an exception.
+
+        ``replay=False`` while an earlier replay is still being sent: ``RESUME`` waits.
+        """
         try:
             if isinstance(data, bytes):
                 raise p.ProtocolError(
@@ -78,6 +97,11 @@ class Feed(Generic[C]):
                     "binary frames are not accepted; send JSON as a text message",
                 )
             message = p.decode_client(data)
+            if isinstance(message, p.Resume) and not replay:
+                raise p.ProtocolError(
+                    p.ErrorCode.RATE_LIMITED,
+                    "an earlier replay is still being sent; RESUME once it has arrived",
+                )
             return self._answer(conn, message)
         except p.ProtocolError as exc:
             return [self.error(exc.code, exc.message)]
@@ -91,9 +115,12 @@ class Feed(Generic[C]):
         """Advance the simulation one step; returns the broadcasts to deliver."""
         raise NotImplementedError
 
-    def state(self, stamp: str) -> list[str]:
-        """Messages that bring a client up to date (empty for a stateless feed)."""
+    def state(self, stamp: str, conn: C | None = None) -> list[str]:
+        """Messages that bring ``conn`` up to date (empty for a stateless feed)."""
         return []
+
+    def _restrict(self, conn: C, topics: frozenset[str]) -> None:
+        """Limit ``conn`` to ``topics`` (a feed without topics has nothing to limit)."""
 
     def health(self) -> dict[str, Any]:
         return {
@@ -137,7 +164,7 @@ class Feed(Generic[C]):
             reason = "too_old"
         stamp = self._now()
         snapshot = p.Snapshot(epoch=epoch, seq=last, reason=reason, timestamp=stamp)
-        return [p.encode(snapshot), *self.state(stamp)]
+        return [p.encode(snapshot), *self.state(stamp, conn)]
 
     def _now(self) -> str:
         return p.format_timestamp(self.clock())
@@ -168,9 +195,10 @@ class TourFeed(Feed[C]):
         store: Store,
         rng: random.Random,
         clock: Clock = time.time,
+        max_subscriptions: int = 100,
         tours: tuple[Tour, ...] = DEFAULT_TOURS,
     ) -> None:
-        super().__init__(store=store, rng=rng, clock=clock)
+        super().__init__(store=store, rng=rng, clock=clock, max_subscriptions=max_subscriptions)
         self.tours = tours
         self._by_id = {tour.id: tour for tour in tours}
         held = store.seats()
@@ -178,8 +206,9 @@ class TourFeed(Feed[C]):
             if tour.id not in held:
                 store.set_seats(tour.id, tour.capacity)
 
-    def state(self, stamp: str) -> list[str]:
+    def state(self, stamp: str, conn: C | None = None) -> list[str]:
         seats, epoch, seq = self.store.seats(), self.store.epoch, self.store.last_seq
+        allowed = None if conn is None else self.allowed.get(conn)
         return [
             p.encode(
                 p.InitialState(
@@ -192,7 +221,13 @@ class TourFeed(Feed[C]):
                 )
             )
             for tour in self.tours
+            if allowed is None or tour.id in allowed
         ]
+
+    def _restrict(self, conn: C, topics: frozenset[str]) -> None:
+        allowed = topics.intersection(self._by_id)
+        self.allowed[conn] = allowed
+        self.registry.restrict(conn, self._ordered(allowed))
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "subscribers": self.registry.topic_counts()}
@@ -221,13 +256,27 @@ class TourFeed(Feed[C]):
                     p.ErrorCode.UNKNOWN_TOUR,
                     f"unknown tour {message.tour_id!r}; known tours: {known}",
                 )
+            allowed = self.allowed.get(conn)
+            if allowed is not None and message.tour_id not in allowed:
+                raise p.ProtocolError(
+                    p.ErrorCode.FORBIDDEN,
+                    f"this connection's token does not allow tour {message.tour_id!r}",
+                )
             if isinstance(message, p.Subscribe):
+                held_now = self.registry.subscriptions(conn) or frozenset()
+                if message.tour_id not in held_now and len(held_now) >= self.max_subscriptions:
+                    raise p.ProtocolError(
+                        p.ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                        f"at most {self.max_subscriptions} subscriptions per connection; "
+                        "UNSUBSCRIBE from one first",
+                    )
                 held = self.registry.subscribe(conn, message.tour_id)
                 reply: p.Message = p.Subscribed(
                     tour_id=message.tour_id, tour_ids=self._ordered(held)
                 )
             else:
-                held = self.registry.unsubscribe(conn, message.tour_id, universe=self._by_id)
+                universe = self._by_id if allowed is None else self._ordered(allowed)
+                held = self.registry.unsubscribe(conn, message.tour_id, universe=universe)
                 reply = p.Unsubscribed(tour_id=message.tour_id, tour_ids=self._ordered(held))
             return [p.encode(reply)]
         return super()._answer(conn, message)

@@ -18,7 +18,12 @@ __all__ = ["fan_out", "ping_frame", "text_frame", "write"]
 
 
 def text_frame(text: str) -> bytes:
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    """``text`` (JSON) framed; a lone surrogate in it is sent as its JSON escape ``\\udXXX``.
+
+    Python's JSON keeps lone surrogates that UTF-8 cannot encode; inside a JSON string
+    ``backslashreplace`` writes exactly the escape JSON reads them back from.
+    """
+    return Frame(Opcode.TEXT, text.encode("utf-8", "backslashreplace")).serialize(mask=False)
 
 
 def ping_frame(payload: bytes) -> bytes:

@@ -25,12 +25,9 @@ from websockets.protocol import State
 from .connection import Connection
 from .frames import fan_out, ping_frame, write
 
-__all__ = ["STALLED_BUFFER", "Heartbeat", "PingRound"]
+__all__ = ["Heartbeat", "PingRound"]
 
 log = logging.getLogger("tourpanel.server")
-
-# A client with this much still unsent cannot answer a ping in time: it is too slow.
-STALLED_BUFFER = 4 * 2**20
 
 
 class PingRound:
@@ -77,8 +74,8 @@ class Heartbeat:
 
     Like the lesson's ``ws.terminate()``, a dead peer is aborted at once rather than
     sent a closing handshake it will never answer, so it leaves every subscription
-    within interval + window + timeout. A client whose send buffer is still full
-    from earlier messages could not answer in time either: it goes too.
+    within interval + window + timeout. (A client that does not read is dropped
+    sooner, at the write that passes its output bound: see server.connection.)
     """
 
     def __init__(
@@ -110,10 +107,8 @@ class Heartbeat:
             await asyncio.sleep(max(0.0, next_sweep - loop.time()))
             next_sweep += self.interval
             sweep += 1
-            conns = {c for c in self.connections if c.state is State.OPEN}
-            stalled = [c for c in conns if c.transport.get_write_buffer_size() > STALLED_BUFFER]
-            _drop(stalled, "is too slow to read what it was sent")
-            self.round = ping_round = PingRound(sweep, conns.difference(stalled))
+            conns = [c for c in self.connections if c.state is State.OPEN]
+            self.round = ping_round = PingRound(sweep, conns)
             try:
                 await asyncio.sleep(self.window)
             finally:
@@ -125,11 +120,9 @@ class Heartbeat:
 
 
 def _drop_silent(ping_round: PingRound, timeout: float) -> None:
-    _drop(ping_round.silent(), f"did not answer a ping within {timeout:.1f} s")
-
-
-def _drop(conns: Iterable[Connection], why: str) -> None:
-    for conn in conns:
+    for conn in ping_round.silent():
         if conn.state is not State.CLOSED:
-            log.warning("client %s %s; dropping it", conn.peer, why)
+            log.warning(
+                "client %s did not answer a ping within %.1f s; dropping it", conn.peer, timeout
+            )
             conn.transport.abort()

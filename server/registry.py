@@ -41,6 +41,15 @@ class Registry(Generic[C]):
         for topic in topics or ():
             self._leave(conn, topic)
 
+    def restrict(self, conn: C, topics: Iterable[str]) -> None:
+        """Subscribe ``conn`` to exactly ``topics`` (none: it receives no topic's broadcast)."""
+        for topic in self._topics[conn] or ():
+            self._leave(conn, topic)
+        self._topics[conn] = set()
+        self._everything.discard(conn)
+        for topic in topics:
+            self.subscribe(conn, topic)
+
     def subscribe(self, conn: C, topic: str) -> frozenset[str]:
         """Add ``topic`` to the connection's subscriptions; returns them all."""
         topics = self._topics[conn]

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-__all__ = ["HANDSHAKE_ERROR", "HEALTH_PATH", "http_response", "internal_error"]
+__all__ = ["HANDSHAKE_ERROR", "HEALTH_PATH", "http_response", "internal_error", "json_response"]
 
 HEALTH_PATH = "/healthz"
 HANDSHAKE_ERROR = "The server failed to answer this request; the error is in its log.\n"

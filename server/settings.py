@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from tourpanel.options import Option, parse_options, positive_float
 from tourpanel.protocol import FEEDS, INTERVALS
 
+from .auth import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, TokenVerifier
+from .guard import LOCAL_ORIGINS, Admission, is_loopback
+from .limits import RateLimit
 from .store import DEFAULT_HISTORY
 
 __all__ = ["OPTIONS", "Settings", "parse_settings"]
@@ -38,18 +42,63 @@ class Settings:
     open_timeout: float = 10.0
     close_timeout: float = 5.0
     max_message_size: int = 4096
+    max_fragments: int = 64
     log_level: str = "INFO"
+    # Security: see the README's "Security" section.
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)  # PEM text
+    jwt_algorithms: tuple[str, ...] | None = None  # None: HS256 with a secret, else RS/ES256
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    allowed_origins: tuple[str, ...] = LOCAL_ORIGINS
+    require_origin: bool = False
+    rate_limit: float = 20.0  # client messages per second; 0 off
+    rate_burst: float = 40.0
+    max_connections_per_ip: int = 100
+    max_connections: int = 10_000
+    max_pending_bytes: int = 2**20
+    max_subscriptions: int = 100
 
     def __post_init__(self) -> None:
         unknown = set(self.feeds) - set(FEEDS)
         if unknown or not self.feeds:
             raise ValueError(f"feeds must be among {FEEDS}, got {self.feeds}")
-        for name in ("random_interval", "tours_interval", "open_timeout", "close_timeout"):
+        positive = ("random_interval", "tours_interval", "open_timeout", "close_timeout")
+        counts = ("max_fragments", "max_connections", "max_connections_per_ip")
+        for name in (*positive, *counts, "max_pending_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.jwt_secret and self.jwt_public_key:
+            raise ValueError("configure either a JWT secret or a JWT public key, not both")
+        self.verifier()  # a bad key or algorithm list fails now, not at the first client
 
     def interval(self, feed: str) -> float:
         return self.random_interval if feed == "random" else self.tours_interval
+
+    def verifier(self) -> TokenVerifier | None:
+        """The token check, or ``None`` when no key is configured (the lesson's demo)."""
+        key = self.jwt_secret or self.jwt_public_key
+        if not key:
+            return None
+        algorithms = self.jwt_algorithms or (("HS256",) if self.jwt_secret else ("RS256", "ES256"))
+        return TokenVerifier(
+            key, algorithms=algorithms, audience=self.jwt_audience, issuer=self.jwt_issuer
+        )
+
+    def admission(self) -> Admission:
+        return Admission(
+            allowed_origins=self.allowed_origins,
+            require_origin=self.require_origin,
+            loopback_only=is_loopback(self.host),
+            max_per_address=self.max_connections_per_ip,
+            max_connections=self.max_connections,
+            verifier=self.verifier(),
+        )
+
+    def rate(self) -> RateLimit | None:
+        if not self.rate_limit:
+            return None
+        return RateLimit(rate=self.rate_limit, burst=max(1.0, self.rate_burst))
 
 
 def _heartbeat(text: str) -> float | None:
@@ -80,6 +129,42 @@ def _level(text: str) -> str:
     return level
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError("must name at least one, separated by commas")
+    return names
+
+
+def _algorithms(text: str) -> tuple[str, ...]:
+    names = tuple(name.upper() for name in _names(text))
+    known = (*HMAC_ALGORITHMS, *ASYMMETRIC_ALGORITHMS)
+    if unknown := [name for name in names if name not in known]:
+        raise ValueError(f"{', '.join(unknown)} not allowed; choose among {', '.join(known)}")
+    return names
+
+
+def _pem_file(text: str) -> str:
+    try:
+        return Path(text).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read a PEM public key from {text}: {exc}") from None
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        raise ValueError("must be true or false")
+    return value in {"1", "true", "yes", "on"}
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 (off) or a positive number")
+    return value
+
+
 OPTIONS = (
     Option("--host", "host", str, "interface to listen on (0.0.0.0 for every interface)"),
     Option("--port", "port", _port, "TCP port; 0 picks a free one"),
@@ -102,7 +187,54 @@ OPTIONS = (
         _count,
         "largest client message in bytes; 0 for no limit",
     ),
+    Option("--max-fragments", "max_fragments", _count, "frames one client message may span"),
     Option("--log-level", "log_level", _level, "DEBUG, INFO, WARNING or ERROR"),
+    Option(
+        "--jwt-secret", "jwt_secret", str, "HS256 secret: clients then need a token", secret=True
+    ),
+    Option(
+        "--jwt-public-key",
+        "jwt_public_key",
+        _pem_file,
+        "PEM file of an RS256/ES256 public key: clients then need a token",
+        secret=True,
+    ),
+    Option("--jwt-algorithms", "jwt_algorithms", _algorithms, "comma-separated JWT algorithms"),
+    Option("--jwt-audience", "jwt_audience", str, "required aud claim"),
+    Option("--jwt-issuer", "jwt_issuer", str, "required iss claim"),
+    Option(
+        "--allowed-origins",
+        "allowed_origins",
+        _names,
+        "browser origins allowed to connect, comma-separated; 'localhost' (any port), '*' any",
+    ),
+    Option(
+        "--require-origin",
+        "require_origin",
+        _flag,
+        "true: refuse clients that send no Origin header (non-browser clients)",
+    ),
+    Option("--rate-limit", "rate_limit", _non_negative, "client messages per second; 0 off"),
+    Option("--rate-burst", "rate_burst", positive_float, "client messages allowed at once"),
+    Option(
+        "--max-connections-per-ip",
+        "max_connections_per_ip",
+        _count,
+        "connections one IP address may hold (HTTP 429 past it)",
+    ),
+    Option(
+        "--max-connections",
+        "max_connections",
+        _count,
+        "connections in all (HTTP 503 past it; kept below the file-descriptor limit)",
+    ),
+    Option(
+        "--max-pending-bytes",
+        "max_pending_bytes",
+        _count,
+        "unread output after which a client is dropped as too slow",
+    ),
+    Option("--max-subscriptions", "max_subscriptions", _count, "tours one client may subscribe"),
 )
 
 
@@ -123,4 +255,7 @@ def parse_settings(
     parser.add_argument("mode", nargs="?", choices=MODES, default="both", help="feeds to serve")
     args = parse_options(parser, OPTIONS, Settings(), argv, environ or {})
     values = {option.field: getattr(args, option.field) for option in OPTIONS}
-    return Settings(feeds=FEEDS if args.mode == "both" else (args.mode,), **values)
+    try:
+        return Settings(feeds=FEEDS if args.mode == "both" else (args.mode,), **values)
+    except ValueError as exc:
+        parser.error(str(exc))

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -29,9 +28,13 @@ from .connection import Connection
 from .feeds import Feed, RandomFeed, TourFeed
 from .frames import fan_out, text_frame, write
 from .heartbeat import Heartbeat
+from .limits import REPLIES_PER_TOKEN
+from .listen import AcceptErrors, connection_cap, listen_hosts
+from .redact import redact
 from .responses import http_response, internal_error
 from .settings import Settings
 from .store import MemoryStore
+from .warden import Warden, who
 
 __all__ = ["FeedServer"]
 
@@ -39,6 +42,8 @@ log = logging.getLogger("tourpanel.server")
 
 MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
+# Output still unsent past which a previous replay counts as in flight: RESUME waits.
+REPLAY_IN_FLIGHT = 64 * 1024
 
 _FEED_TYPES: dict[str, type[Feed[Connection]]] = {
     "random": RandomFeed,
@@ -62,7 +67,9 @@ class FeedServer:
         self.settings = settings
         self.feeds: dict[str, Feed[Connection]] = {
             name: _FEED_TYPES[name](
-                store=MemoryStore(history=settings.history), rng=_rng(settings.seed, name)
+                store=MemoryStore(history=settings.history),
+                rng=_rng(settings.seed, name),
+                max_subscriptions=settings.max_subscriptions,
             )
             for name in settings.feeds
         }
@@ -73,6 +80,12 @@ class FeedServer:
         self.open_timeout = settings.open_timeout
         self.close_timeout = settings.close_timeout
         self.max_size = settings.max_message_size or None
+        self.max_fragments = settings.max_fragments
+        self.max_pending = settings.max_pending_bytes
+        self.rate_limit = settings.rate()
+        self.warden = Warden(settings)
+        self._per_address: dict[str, int] = {}
+        self._accept_errors: AcceptErrors | None = None
         self._tickers: list[asyncio.Task[None]] = []
         self._heartbeat: Heartbeat | None = None
         self._started = time.monotonic()
@@ -81,11 +94,15 @@ class FeedServer:
 
     async def __aenter__(self) -> FeedServer:
         s = self.settings
+        loop = asyncio.get_running_loop()
+        self.warden.admission.max_connections = connection_cap(s.max_connections)
+        self._accept_errors = AcceptErrors(loop)
+        self._accept_errors.install()
         # No permessage-deflate (its compression state per connection costs many
         # times a connection's size, see docs/benchmarks.md) and no keepalive task per
         # connection: one heartbeat serves them all.
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: Connection(self), _listen_hosts(s.host, s.port), s.port
+        self._server = await loop.create_server(
+            lambda: Connection(self), listen_hosts(s.host, s.port), s.port
         )
         self._started = time.monotonic()
         self._tickers = [
@@ -101,6 +118,10 @@ class FeedServer:
             )
             self._tickers.append(asyncio.create_task(self._heartbeat.run(), name="heartbeat"))
         log.info("listening on %s", ", ".join(self.addresses))
+        if self.warden.admission.verifier is not None:
+            log.info(
+                "clients need a token (%s)", ", ".join(self.warden.admission.verifier.algorithms)
+            )
         for name in self.feeds:
             log.info("%s feed at %s", name, self.url(name))
         return self
@@ -136,6 +157,9 @@ class FeedServer:
             await self._server.wait_closed()
             self._server = None
             log.info("server closed")
+        if self._accept_errors is not None:
+            self._accept_errors.remove()
+            self._accept_errors = None
 
     # -- addresses ---------------------------------------------------------------------
 
@@ -201,8 +225,12 @@ class FeedServer:
 
     # The hub of every Connection: what websockets' asyncio server did per connection.
 
+    def arrived(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._per_address[conn.address] = self._per_address.get(conn.address, 0) + 1
+
     def respond(self, conn: Connection, request: Request) -> Response:
-        """The handshake's response: health, a helpful 404, or websockets' own answer."""
+        """The handshake's response: health, a 404, a refusal, or websockets' own answer."""
         protocol = conn.protocol
         try:
             response = http_response(
@@ -212,8 +240,15 @@ class FeedServer:
                 feed_paths=(f"/{name}" for name in self.feeds),
                 health=self.health,
             )
+            if response is None:
+                response = self.warden.admit(
+                    conn,
+                    request,
+                    from_address=self._per_address.get(conn.address, 0),
+                    in_all=len(self.connections),
+                )
         except Exception:
-            log.exception("could not answer %s from %s", request.path, conn.peer)
+            log.exception("could not answer %s from %s", redact(request.path), conn.peer)
             return internal_error(protocol)
         return response or protocol.accept(request)
 
@@ -221,10 +256,14 @@ class FeedServer:
         feed = self._feed_for(request.path)
         assert feed is not None, "respond refuses unknown paths"
         conn.feed = feed
-        _send(conn, feed.connect(conn))
+        claims = conn.claims
+        _send(conn, feed.connect(conn, tours=None if claims is None else claims.tours))
+        if claims is not None and claims.expires is not None:
+            conn.expire_at(claims.expires)
         log.info(
-            "client %s connected to %s (%d on this feed, %d in all)",
+            "client %s%s connected to %s (%d on this feed, %d in all)",
             conn.peer,
+            who(claims),
             feed.name,
             len(feed.registry),
             self.connection_count,
@@ -233,15 +272,23 @@ class FeedServer:
     def received(self, conn: Connection, data: str | bytes) -> None:
         feed = conn.feed
         assert isinstance(feed, Feed)
+        replay = conn.transport.get_write_buffer_size() < REPLAY_IN_FLIGHT
         try:
-            replies = feed.handle(conn, data)
+            replies = feed.handle(conn, data, replay=replay)
         except Exception:
             log.exception("could not handle a message from %s", conn.peer)
             replies = [feed.error(p.ErrorCode.INTERNAL, INTERNAL_ERROR)]
         _send(conn, replies)
+        if len(replies) > REPLIES_PER_TOKEN:  # a long answer costs its length
+            conn.charge(len(replies) / REPLIES_PER_TOKEN)
 
     def lost(self, conn: Connection, exc: Exception | None) -> None:
         self.connections.discard(conn)
+        count = self._per_address.get(conn.address, 0) - 1
+        if count > 0:
+            self._per_address[conn.address] = count
+        else:
+            self._per_address.pop(conn.address, None)
         if not self.connections:
             self._all_gone.set()
         feed = conn.feed
@@ -273,27 +320,10 @@ class FeedServer:
             "status": "ok",
             "uptimeSeconds": round(time.monotonic() - self._started, 3),
             "connections": self.connection_count,
+            "authentication": self.warden.admission.verifier is not None,
+            "security": self.warden.counters.health(),
             "feeds": feeds,
         }
-
-
-def _listen_hosts(host: str, port: int) -> str | list[str]:
-    """Where to bind: ``localhost`` means both loopbacks, as clients may try either.
-
-    The lesson's Node server listens on every interface, so a browser that resolves
-    ``localhost`` to ``::1`` reaches it; binding only what the resolver lists first
-    would not. With port 0 each socket would get its own port, so only IPv4 is used.
-    """
-    if host != "localhost":
-        return host
-    if port == 0 or not socket.has_ipv6:
-        return "127.0.0.1"
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return "127.0.0.1"
-    return ["127.0.0.1", "::1"]
 
 
 def _send(conn: Connection, texts: Iterable[str]) -> None:

@@ -23,6 +23,7 @@ class Option:
     field: str
     convert: Callable[[str], Any]
     help: str
+    secret: bool = False  # its value is never shown, not even as a default in --help
 
 
 def env_name(field: str) -> str:
@@ -47,6 +48,7 @@ def parse_options(
 
     An invalid environment value is a usage error naming the variable.
     """
+    hidden: dict[str, Any] = {}
     for option in options:
         variable = env_name(option.field)
         default = getattr(defaults, option.field)
@@ -55,7 +57,10 @@ def parse_options(
             try:
                 default = option.convert(raw)
             except ValueError as exc:
-                parser.error(f"{variable}={raw!r} is invalid for {option.flag}: {exc}")
+                shown = "…" if option.secret else repr(raw)
+                parser.error(f"{variable}={shown} is invalid for {option.flag}: {exc}")
+        if option.secret:
+            hidden[option.field], default = default, argparse.SUPPRESS
         parser.add_argument(
             option.flag,
             dest=option.field,
@@ -63,4 +68,8 @@ def parse_options(
             default=default,
             help=f"{option.help} [env {variable}]",
         )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, value in hidden.items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
+    return args

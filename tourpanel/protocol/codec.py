@@ -164,7 +164,7 @@ def _build(cls: type[Message], payload: Payload) -> Message:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
                 f"{cls.KIND.value}.{spec.wire} must be {_TYPE_NAMES[expected]}, "
-                f"got {json.dumps(value, ensure_ascii=False)}",
+                f"got {_shown(value)}",
             )
         if expected is list:
             if not all(isinstance(item, str) for item in value):
@@ -179,3 +179,12 @@ def _build(cls: type[Message], payload: Payload) -> Message:
 def _matches(value: Any, expected: type) -> bool:
     """Whether ``value`` is of the ``expected`` JSON type (``true`` is no integer)."""
     return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+
+
+SHOWN_LENGTH = 60  # of a bad value echoed in an ERROR
+
+
+def _shown(value: Any) -> str:
+    """A bad value as JSON fit to echo: short, and ASCII (a lone surrogate cannot be UTF-8)."""
+    text = json.dumps(value)
+    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"

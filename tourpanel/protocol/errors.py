@@ -16,6 +16,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     UNKNOWN_TOUR = "unknown_tour"
     UNSUPPORTED = "unsupported"
+    FORBIDDEN = "forbidden"  # the client's token does not allow it
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     INTERNAL = "internal_error"
 
 
