@@ -273,7 +273,8 @@ class Connection(asyncio.Protocol):
         if opcode is Opcode.PONG:
             self.last_pong = bytes(frame.data)
         elif opcode is Opcode.CONT:  # websockets checks that a message is in progress
-            assert self._fragments is not None
+            if self._fragments is None:
+                return  # the rest of a message that failed (too many fragments)
             first, parts = self._fragments
             if frame.fin:
                 self._fragments = None

@@ -24,6 +24,7 @@ from .store import DEFAULT_HISTORY
 __all__ = ["OPTIONS", "Settings", "parse_settings"]
 
 MODES = (*FEEDS, "both")
+MIN_SECRET_BYTES = 32  # RFC 7518: an HS256 key at least as long as its hash
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,6 +71,11 @@ class Settings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.jwt_secret and self.jwt_public_key:
             raise ValueError("configure either a JWT secret or a JWT public key, not both")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes long "
+                "(make one with: openssl rand -hex 32)"
+            )
         self.verifier()  # a bad key or algorithm list fails now, not at the first client
 
     def interval(self, feed: str) -> float:
