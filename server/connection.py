@@ -239,6 +239,8 @@ class Connection(asyncio.Protocol):
         the client was told, and is not read again until its budget refills.
         """
         assert self._bucket is not None
+        if self.protocol.state is not OPEN:
+            return False  # closing: websockets finishes the handshake, nothing to answer
         if not self._paused:
             verdict = self._bucket.spend(time.monotonic())
             if verdict is Verdict.OK:

@@ -28,7 +28,9 @@ def embedded_feeds(environ: Mapping[str, str] | None = None) -> BackgroundServer
     """The process's built-in feed server (both feeds), started on first call.
 
     The server's own ``TOURPANEL_*`` variables (intervals, seed, …) apply; it always
-    listens on 127.0.0.1 on a free port.
+    listens on 127.0.0.1 on a free port, and asks for no token: it serves this process
+    only, and a ``TOURPANEL_JWT_SECRET`` exported for a shared server must not lock
+    the dashboard out of its own feeds.
     """
     global _server
     with _lock:
@@ -37,6 +39,14 @@ def embedded_feeds(environ: Mapping[str, str] | None = None) -> BackgroundServer
             from .server.settings import parse_settings
 
             settings = parse_settings([], environ or {})
-            settings = replace(settings, host="127.0.0.1", port=0, feeds=FEEDS)
+            settings = replace(
+                settings,
+                host="127.0.0.1",
+                port=0,
+                feeds=FEEDS,
+                jwt_secret=None,
+                jwt_public_key=None,
+                jwt_algorithms=None,
+            )
             _server = BackgroundServer(settings).start()
         return _server
