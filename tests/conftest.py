@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -44,6 +46,36 @@ QUIET = Settings(
     seed="tests",
     close_timeout=2,
 )
+
+# A JSON Web Token: three base64url parts, the first a JSON object ('{"' is 'eyJ').
+JWT_PATTERN = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+class _TokenWatch(logging.Handler):
+    """Keeps every record of the project's loggers that holds something like a JWT."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if JWT_PATTERN.search(message):
+            self.leaks.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_any_log() -> Iterator[None]:
+    """Across the whole run, no log line of the project holds a token (issue: security)."""
+    watch = _TokenWatch()
+    project = logging.getLogger("tourpanel")
+    previous = project.level
+    project.addHandler(watch)
+    project.setLevel(logging.DEBUG)
+    yield
+    project.removeHandler(watch)
+    project.setLevel(previous)
+    assert watch.leaks == [], "tokens were logged"
 
 
 def wait_until(

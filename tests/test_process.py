@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from .conftest import TIMEOUT, free_port, greet, open_client, recv_json
+from .conftest import TIMEOUT, free_port, greet, open_client, recv_json, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -32,11 +33,18 @@ LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 class ServerProcess:
     """``tourpanel-server`` with its stderr read line by line in the background."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> None:
+        def limit() -> None:  # as `ulimit -n open_files` would, soft and hard
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.proc = subprocess.Popen(
             [SERVER_COMMAND, "--host", "127.0.0.1", "--port", "0", *args],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
+            preexec_fn=limit if open_files is not None else None,
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
@@ -94,8 +102,10 @@ def spawn() -> Iterator[type[ServerProcess]]:
     started: list[ServerProcess] = []
 
     class Tracked(ServerProcess):
-        def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-            super().__init__(*args, env=env)
+        def __init__(
+            self, *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+        ) -> None:
+            super().__init__(*args, env=env, open_files=open_files)
             started.append(self)
 
     yield Tracked
@@ -214,3 +224,51 @@ def test_localhost_listens_on_both_loopbacks() -> None:
                 assert greet(ws, "tours")[0]["type"] == "WELCOME"
     finally:
         server.close()
+
+
+def test_out_of_file_descriptors_the_server_refuses_politely_and_logs_once_a_second(
+    spawn: type[ServerProcess],
+) -> None:
+    """Under ``ulimit -n 160``: 503 past the cap it derives, and no traceback storm."""
+    server = spawn("random", "--max-connections-per-ip", "10000", "--open-timeout", "30",
+                   open_files=160)  # fmt: skip
+    server.wait_for(re.compile(r"the open-files limit \(160\) allows 96 connections"))
+    port = server.wait_for(LISTENING)[1]
+    cap = 160 - 64  # FD_RESERVE descriptors stay free to answer and to log
+    upgrade = (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    held: list[socket.socket] = []
+    try:
+        statuses = []
+        for _ in range(cap + 10):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            held.append(sock)
+            sock.sendall(upgrade)
+            statuses.append(sock.recv(12)[9:12])
+        assert statuses.count(b"101") == cap
+        assert set(statuses[cap:]) == {b"503"}
+        # Now past the descriptors themselves: connections that never send a byte.
+        for _ in range(80):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT))
+        server.wait_for(re.compile(r"cannot accept connections"))
+    finally:
+        for sock in held:
+            sock.close()
+
+    # Once the descriptors are back, a client connects as before.
+    def connects() -> bool:
+        try:
+            with open_client(f"ws://127.0.0.1:{port}") as ws:
+                return greet(ws, "random")[0]["type"] == "WELCOME"
+        except (OSError, ConnectionClosed, TimeoutError):
+            return False
+
+    assert wait_until(connects)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=TIMEOUT) == 0
+    log = server.rest_of_log()
+    assert "Traceback" not in log
+    assert log.count("cannot accept connections") <= 3  # once a second at most

@@ -69,7 +69,7 @@ def raw_request(port: int, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(request)
         answer = b""
-        while (chunk := sock.recv(65536)) and not answer.startswith(b"HTTP/1.1 101"):
+        while not answer.startswith(b"HTTP/1.1 101") and (chunk := sock.recv(65536)):
             answer += chunk
     return answer
 
