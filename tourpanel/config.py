@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from . import defaults
+from .credentials import HIDDEN, check_token, redact_url
 from .labels import LABELS
 from .listener import check_url
 from .options import Option, parse_options, positive_float
@@ -15,7 +16,7 @@ from .reconnect import DEFAULT_RECONNECT, Reconnect
 __all__ = ["DashboardConfig", "parse_config"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False)
 class DashboardConfig:
     """What the dashboard shows and how; no URL means the built-in feeds."""
 
@@ -28,10 +29,23 @@ class DashboardConfig:
     reconnect_base: float = DEFAULT_RECONNECT.base
     reconnect_cap: float = DEFAULT_RECONNECT.cap
     max_incoming_size: int = defaults.MAX_MESSAGE_BYTES
+    token: str | None = None  # sent to both feeds as ``Authorization: Bearer``; never shown
 
     @property
     def reconnect(self) -> Reconnect:
         return Reconnect(base=self.reconnect_base, cap=self.reconnect_cap)
+
+    def __repr__(self) -> str:
+        # The token never shows, nor one written into a feed URL's query.
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "token":
+                value = HIDDEN if value else None
+            elif isinstance(value, str) and f.name.endswith("_url"):
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"DashboardConfig({', '.join(shown)})"
 
 
 def _language(text: str) -> str:
@@ -52,6 +66,12 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 def _url(text: str) -> str | None:
     return check_url(text) if text else None
+
+
+def _token(text: str) -> str | None:
+    # Never raises: argparse and parse_options quote a value they could not convert,
+    # and a token must not be printed. The listener checks it, without quoting it.
+    return text.strip() or None
 
 
 OPTIONS = (
@@ -79,6 +99,14 @@ OPTIONS = (
         _whole(1),
         "largest feed message in bytes; a larger one closes the connection (1009)",
     ),
+    Option(
+        "--token",
+        "token",
+        _token,
+        "bearer token for feeds that require one, sent as an Authorization header and "
+        "never logged; prefer the environment variable (a command line shows in ps)",
+        secret=True,
+    ),
 )
 
 
@@ -90,4 +118,8 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> DashboardCo
         epilog="Each option can also be set by the environment variable named after it.",
     )
     args = parse_options(parser, OPTIONS, DashboardConfig(), argv, environ)
+    try:
+        args.token = check_token(args.token)
+    except ValueError as exc:  # the message never quotes the token
+        parser.error(f"--token (or TOURPANEL_TOKEN): {exc}")
     return DashboardConfig(**{f.name: getattr(args, f.name) for f in fields(DashboardConfig)})

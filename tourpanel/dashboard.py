@@ -30,6 +30,7 @@ def create_dashboard(config: DashboardConfig | None = None) -> Dashboard:
             maxlen=config.buffer_rows,
             reconnect=config.reconnect,
             max_size=config.max_incoming_size,
+            token=config.token,
         )
         for name, url in (("tours", config.tours_url), ("random", config.random_url))
     )

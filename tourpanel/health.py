@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .stats import FeedStats, Status
+from .reconnect import status_of
+from .stats import FeedStats, Refusal, Status
 
 __all__ = ["BURST", "STALE_INTERVALS", "STALE_UNKNOWN", "FeedHealth"]
 
@@ -38,16 +39,22 @@ class FeedHealth:
         self.last_timestamp: str | None = None
         self.next_retry_at: float | None = None
         self.last_error: str | None = None
+        self.refusal: Refusal | None = None
         self._last_arrival: float | None = None
         self._connected_at = 0.0
         self._gaps: deque[float] = deque(maxlen=GAPS_KEPT)
 
     def connected(self, mono: float) -> None:
         self.status, self.next_retry_at, self.last_error = Status.CONNECTED, None, None
+        self.refusal = None
         self._connected_at = mono
 
-    def retrying(self, wall: float, delay: float, why: str) -> None:
-        self.status, self.next_retry_at, self.last_error = Status.RECONNECTING, wall + delay, why
+    def retrying(
+        self, wall: float, delay: float, why: str, *, refusal: Refusal | None = None
+    ) -> None:
+        """The next try is in ``delay`` s; ``refusal``: the server turned us away."""
+        self.status = Status.RECONNECTING if refusal is None else status_of(refusal)
+        self.next_retry_at, self.last_error, self.refusal = wall + delay, why, refusal
         self.retries += 1
 
     def arrived(self, wall: float, mono: float, timestamp: object) -> None:
@@ -96,4 +103,5 @@ class FeedHealth:
             last_error=server_error or self.last_error,
             epoch=epoch,
             seq=seq,
+            refusal=self.refusal,
         )

@@ -30,6 +30,16 @@ class Labels:
     stale: str  # formatted with {seconds}
     reconnecting: str  # formatted with {seconds}
     disconnected: str
+    # Turned away by the feed; each formatted with {seconds} until the next try.
+    refused: str  # and {code}: a refusal without a reason this dashboard knows
+    busy: str  # and {code}
+    token_missing: str  # 401, no token sent
+    token_rejected: str  # and {reason}: 401, the server's word (expired, bad_signature…)
+    origin_refused: str  # 403 origin
+    host_refused: str  # 403 host
+    too_many: str  # 429 per_ip_limit
+    server_full: str  # 503 server_full
+    closed_policy: str  # and {reason}: closed with 1008 (e.g. "token expired")
     rate: str
     age: str
     gaps: str
@@ -68,6 +78,15 @@ LABELS: dict[str, Labels] = {
         stale="stale — no message for {seconds} s",
         reconnecting="reconnecting (next try in {seconds} s)",
         disconnected="disconnected",
+        refused="refused by the feed (HTTP {code}) — next try in {seconds} s",
+        busy="feed busy (HTTP {code}) — retrying in {seconds} s",
+        token_missing="the feed needs a token — set TOURPANEL_TOKEN (next try in {seconds} s)",
+        token_rejected="token rejected: {reason} — set TOURPANEL_TOKEN (next try in {seconds} s)",
+        origin_refused="origin not allowed — ask the feed's operator (next try in {seconds} s)",
+        host_refused="host not allowed — check the feed URL (next try in {seconds} s)",
+        too_many="too many connections from this address — retrying in {seconds} s",
+        server_full="server full — retrying in {seconds} s",
+        closed_policy="closed by the feed: {reason} (next try in {seconds} s)",
         rate="msg/s",
         age="age",
         gaps="gaps",
@@ -103,6 +122,22 @@ LABELS: dict[str, Labels] = {
         stale="inactif — aucun message depuis {seconds} s",
         reconnecting="reconnexion (prochain essai dans {seconds} s)",
         disconnected="Déconnecté",
+        refused="refusé par le flux (HTTP {code}) — prochain essai dans {seconds} s",
+        busy="flux saturé (HTTP {code}) — nouvel essai dans {seconds} s",
+        token_missing=(
+            "le flux demande un jeton — définissez TOURPANEL_TOKEN "
+            "(prochain essai dans {seconds} s)"
+        ),
+        token_rejected=(
+            "jeton refusé : {reason} — définissez TOURPANEL_TOKEN (prochain essai dans {seconds} s)"
+        ),
+        origin_refused=(
+            "origine non autorisée — voyez l'exploitant du flux (prochain essai dans {seconds} s)"
+        ),
+        host_refused="hôte non autorisé — vérifiez l'URL du flux (prochain essai dans {seconds} s)",
+        too_many="trop de connexions depuis cette adresse — nouvel essai dans {seconds} s",
+        server_full="serveur complet — nouvel essai dans {seconds} s",
+        closed_policy="fermé par le flux : {reason} (prochain essai dans {seconds} s)",
         rate="msg/s",
         age="âge",
         gaps="trous",

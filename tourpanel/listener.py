@@ -6,9 +6,13 @@ The receive loop does as little as possible per message (parse, flatten, append)
 so a fast feed never stalls on rendering.
 
 Reconnection follows the pure :func:`~tourpanel.reconnect.backoff` policy, reset
-after a healthy stretch. Ordering, de-duplication and ``RESUME`` after a
-reconnection are decided by the pure :class:`~tourpanel.sequencer.Sequencer`;
-messages are read and replies written through the wire contract's codec.
+after a healthy stretch; a feed that refuses the listener (401, 403, 429, 503 before
+the upgrade, or a close 1008) is retried more slowly, as
+:func:`~tourpanel.reconnect.retry_delay` says, and shown as ``refused`` or ``busy``.
+Ordering, de-duplication and ``RESUME`` after a reconnection are decided by the pure
+:class:`~tourpanel.sequencer.Sequencer`; messages are read and replies written
+through the wire contract's codec. A token goes in the ``Authorization`` header and
+never into a log line, an error, ``url`` or a repr (:mod:`tourpanel.credentials`).
 """
 
 from __future__ import annotations
@@ -31,11 +35,20 @@ from websockets.uri import parse_uri
 
 from . import protocol as p
 from .buffer import FeedBuffer
+from .credentials import RedactingLogger, bearer, check_token, redact, redact_url, url_secrets
 from .defaults import BUFFER_ROWS, MAX_MESSAGE_BYTES
 from .health import FeedHealth
-from .reconnect import DEFAULT_RECONNECT, Reconnect, backoff
+from .reconnect import (
+    DEFAULT_RECONNECT,
+    Reconnect,
+    backoff,
+    closed_by_policy,
+    describe_refusal,
+    refusal_of,
+    retry_delay,
+)
 from .sequencer import Sequencer
-from .stats import FeedStats, Status
+from .stats import FeedStats, Refusal, Status
 
 __all__ = ["FeedListener", "check_url", "shared_listener", "stop_shared_listeners"]
 
@@ -47,6 +60,8 @@ class FeedListener:
 
     ``max_size`` bounds one incoming message (bytes): a larger one closes the
     connection (1009), is counted as discarded, and the listener reconnects.
+    ``token`` is sent as ``Authorization: Bearer <token>``; ``url`` is the feed URL
+    as shown, any ``token=`` in its query replaced by ``***``.
     """
 
     def __init__(
@@ -58,10 +73,14 @@ class FeedListener:
         reconnect: Reconnect = DEFAULT_RECONNECT,
         subscriptions: tuple[str, ...] = (),
         max_size: int = MAX_MESSAGE_BYTES,
+        token: str | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1 byte, got {max_size}")
-        self.url = check_url(url)
+        self._target = check_url(url)  # what is dialled: it may carry ?token=
+        self._token = check_token(token)
+        self._secrets = (*((self._token,) if self._token else ()), *url_secrets(url))
+        self.url = redact_url(url)
         self.buffer = buffer if buffer is not None else FeedBuffer(maxlen)
         self.reconnect = reconnect
         self.subscriptions = subscriptions
@@ -74,6 +93,10 @@ class FeedListener:
         self._lock = threading.Lock()
         self._health = FeedHealth(self.url)
         self._sequencer = Sequencer(subscriptions=subscriptions)
+
+    def __repr__(self) -> str:
+        token = ", token=***" if self._token else ""
+        return f"FeedListener({self.url!r}{token})"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -148,20 +171,34 @@ class FeedListener:
 
     async def _listen(self) -> None:
         delays = backoff(self.reconnect.base, self.reconnect.cap)
+        headers = bearer(self._token) if self._token else None
+        # websockets logs the request line and headers at DEBUG: through this, hidden.
+        wslog = logging.getLogger("websockets.client")
+        logger = RedactingLogger(wslog, self._secrets) if self._secrets else None
         while True:
             connected_at = None
             why = "the server closed the connection"
+            refusal: Refusal | None = None
             try:
                 async with connect(
-                    self.url, open_timeout=self.reconnect.open_timeout, max_size=self.max_size
+                    self._target,
+                    open_timeout=self.reconnect.open_timeout,
+                    max_size=self.max_size,
+                    additional_headers=headers,
+                    logger=logger,
                 ) as ws:
                     connected_at = time.monotonic()
                     with self._lock:
                         self._health.connected(connected_at)
                     log.info("connected to %s", self.url)
                     await self._receive(ws)
+            except InvalidStatus as exc:
+                refusal = refusal_of(exc.response.status_code, exc.response.body)
+                why = _describe(exc)
             except ConnectionClosedError as exc:
                 why = _describe(exc)
+                if exc.rcvd is not None:
+                    refusal = closed_by_policy(exc.rcvd.code, exc.rcvd.reason)
                 if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
                     why = f"a message over {self.max_size} bytes was refused; reconnecting"
                     with self._lock:
@@ -176,10 +213,12 @@ class FeedListener:
                 time.monotonic() - connected_at >= self.reconnect.healthy_after
             ):
                 delays = backoff(self.reconnect.base, self.reconnect.cap)
-            delay = next(delays)
+            delay = retry_delay(refusal, next(delays), self.reconnect)
+            why = redact(describe_refusal(refusal) if refusal else why, self._secrets)
             with self._lock:
-                self._health.retrying(time.time(), delay, why)
-            log.warning("feed %s unavailable (%s); retrying in %.1f s", self.url, why, delay)
+                self._health.retrying(time.time(), delay, why, refusal=refusal)
+            state = "unavailable" if refusal is None else "refused the listener"
+            log.warning("feed %s %s (%s); retrying in %.1f s", self.url, state, why, delay)
             await asyncio.sleep(delay)
             with self._lock:
                 self._health.next_retry_at = None
@@ -214,7 +253,8 @@ def check_url(url: str) -> str:
     try:
         parse_uri(url)
     except (InvalidURI, ValueError) as exc:
-        raise ValueError(f"invalid feed URL {url!r}: {exc}") from None
+        shown, hidden = redact_url(url), url_secrets(url)
+        raise ValueError(f"invalid feed URL {shown!r}: {redact(str(exc), hidden)}") from None
     return url
 
 
@@ -233,7 +273,7 @@ def _describe(exc: BaseException) -> str:
 
 # -- one listener per feed per process -----------------------------------------------
 
-_shared: dict[tuple[str, tuple[str, ...]], FeedListener] = {}
+_shared: dict[tuple[str, tuple[str, ...], str | None], FeedListener] = {}
 _shared_lock = threading.Lock()
 
 
@@ -244,13 +284,14 @@ def shared_listener(
     reconnect: Reconnect = DEFAULT_RECONNECT,
     subscriptions: tuple[str, ...] = (),
     max_size: int = MAX_MESSAGE_BYTES,
+    token: str | None = None,
 ) -> FeedListener:
-    """The process's running listener for ``url``, started on first use.
+    """The process's running listener for ``url`` (and ``token``), started on first use.
 
     Every dashboard session and notebook cell asking for the same feed shares it:
     ten open tabs mean one upstream connection.
     """
-    key = (url, subscriptions)
+    key = (url, subscriptions, check_token(token))
     with _shared_lock:
         listener = _shared.get(key)
         if listener is None:
@@ -260,6 +301,7 @@ def shared_listener(
                 reconnect=reconnect,
                 subscriptions=subscriptions,
                 max_size=max_size,
+                token=token,
             )
             _shared[key] = listener.start()
         return listener

@@ -1,7 +1,9 @@
 """The feeds' health at a glance: state, rate, message age, and every kind of loss.
 
 It reads :class:`~tourpanel.stats.FeedStats` from any :class:`~tourpanel.stats.StatsSource`
-(a listener is one) and, optionally, how many rows the page's own views missed.
+(a listener is one) and, optionally, how many rows the page's own views missed. A feed
+that refused the dashboard says why and what to do (:func:`refusal_text`); the
+server's own words are the badge's tooltip.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 import panel as pn
 import param
 
-from ..stats import FeedStats, Status
+from ..labels import Labels
+from ..stats import FeedStats, Refusal, Status
 from ..summaries import RateMeter, message_age
 from .base import FeedView, LiveView, html_pane
 
-__all__ = ["FeedStatus"]
+__all__ = ["FeedStatus", "refusal_text"]
 
 
 class FeedStatus(LiveView):
@@ -100,9 +103,14 @@ class FeedStatus(LiveView):
         )
 
     def _status_text(self, stats: FeedStats, now: float) -> str:
+        seconds = f"{max(0.0, (stats.next_retry_at or now) - now):.0f}"
+        if stats.status in (Status.REFUSED, Status.BUSY):
+            if stats.refusal is not None:
+                return refusal_text(self.labels, stats.refusal, seconds)
+            text = self.labels.busy if stats.status is Status.BUSY else self.labels.refused
+            return text.format(code="?", seconds=seconds)
         if stats.status is Status.RECONNECTING:
-            seconds = max(0.0, (stats.next_retry_at or now) - now)
-            return self.labels.reconnecting.format(seconds=f"{seconds:.0f}")
+            return self.labels.reconnecting.format(seconds=seconds)
         if stats.status is Status.STALE:
             silent = now - stats.last_received if stats.last_received is not None else 0.0
             return self.labels.stale.format(seconds=f"{max(0.0, silent):.0f}")
@@ -110,6 +118,26 @@ class FeedStatus(LiveView):
 
     def __panel__(self) -> pn.pane.HTML:
         return self._pane
+
+
+def refusal_text(labels: Labels, refusal: Refusal, seconds: str) -> str:
+    """What the status badge says about ``refusal``, the next try ``seconds`` away."""
+    code, reason = refusal.code, refusal.reason
+    if refusal.closed:
+        return labels.closed_policy.format(reason=reason or code, seconds=seconds)
+    if code == 401:
+        if reason == "missing":
+            return labels.token_missing.format(seconds=seconds)
+        shown = reason.replace("_", " ") if reason else f"HTTP {code}"
+        return labels.token_rejected.format(reason=shown, seconds=seconds)
+    if code == 403 and reason in ("origin", "host"):
+        text = labels.origin_refused if reason == "origin" else labels.host_refused
+        return text.format(seconds=seconds)
+    if code == 429:
+        return labels.too_many.format(seconds=seconds)
+    if code == 503:
+        return labels.server_full.format(seconds=seconds)
+    return labels.refused.format(code=code or "?", seconds=seconds)
 
 
 def _missed(views: Iterable[FeedView]) -> int | None:
