@@ -374,11 +374,12 @@ def test_retry_delays_after_each_kind_of_refusal() -> None:
     policy = Reconnect()
     assert (policy.refused_delay, policy.busy_floor) == (60.0, 5.0)
     assert retry_delay(None, 0.3, policy) == 0.3
-    for code in (401, 403, 1008):
-        assert retry_delay(Refusal(code=code), 0.3, policy) == 60.0
-    for code in (429, 503):
-        assert retry_delay(Refusal(code=code), 0.3, policy) == 5.0
-        assert retry_delay(Refusal(code=code), 17.0, policy) == 17.0  # the backoff, if longer
+    for refusal in (Refusal(code=401), Refusal(code=403), Refusal(1008, "token expired")):
+        assert retry_delay(refusal, 0.3, policy) == 60.0
+    # Full, or dropped for load (too slow, too fast): no one has a token to change.
+    for refusal in (Refusal(code=429), Refusal(code=503), Refusal(1008, "too slow: read")):
+        assert retry_delay(refusal, 0.3, policy) == 5.0
+        assert retry_delay(refusal, 17.0, policy) == 17.0  # the backoff, if longer
 
 
 # -- the status view -------------------------------------------------------------------

@@ -121,9 +121,14 @@ def retry_delay(refusal: Refusal | None, backoff_delay: float, policy: Reconnect
     """Seconds before the next try: ``backoff_delay``, slowed down after a refusal."""
     if refusal is None:
         return backoff_delay
-    if refusal.code in BUSY_STATUSES:
+    if refusal.code in BUSY_STATUSES or _dropped_for_load(refusal):
         return max(backoff_delay, policy.busy_floor)
     return max(backoff_delay, policy.refused_delay)
+
+
+def _dropped_for_load(refusal: Refusal) -> bool:
+    """A 1008 for reading too slowly or sending too fast: no one needs to change a token."""
+    return refusal.closed and not (refusal.reason or "").lower().startswith("token")
 
 
 _GENERIC = {
