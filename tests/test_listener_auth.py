@@ -374,10 +374,18 @@ def test_retry_delays_after_each_kind_of_refusal() -> None:
     policy = Reconnect()
     assert (policy.refused_delay, policy.busy_floor) == (60.0, 5.0)
     assert retry_delay(None, 0.3, policy) == 0.3
-    for refusal in (Refusal(code=401), Refusal(code=403), Refusal(1008, "token expired")):
+    for refusal in (
+        Refusal(code=401),
+        Refusal(code=403),
+        Refusal(code=1008, reason="token expired"),
+    ):
         assert retry_delay(refusal, 0.3, policy) == 60.0
     # Full, or dropped for load (too slow, too fast): no one has a token to change.
-    for refusal in (Refusal(code=429), Refusal(code=503), Refusal(1008, "too slow: read")):
+    for refusal in (
+        Refusal(code=429),
+        Refusal(code=503),
+        Refusal(code=1008, reason="too slow: read"),
+    ):
         assert retry_delay(refusal, 0.3, policy) == 5.0
         assert retry_delay(refusal, 17.0, policy) == 17.0  # the backoff, if longer
 
