@@ -50,6 +50,10 @@ class Hub(Interface):
     max_fragments: int  # frames one message may come in
     max_pending: int  # bytes a connection may leave unread before it is dropped
     rate_limit: RateLimit | None
+    # Where every connection of the hub reads into: asyncio fills it and hands it back
+    # at once, so one buffer serves them all. Its size bounds what one read can make
+    # websockets parse (a flood read past the budget) to a few milliseconds.
+    read_buffer: memoryview
 
     @property
     def warden(self) -> Police:
@@ -84,7 +88,7 @@ class Police(Interface):
         """The client's token expired (see :meth:`Connection.expire_at`)."""
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """A client's connection; ``protocol`` and ``transport`` are websockets' and asyncio's."""
 
     __slots__ = (
@@ -164,6 +168,12 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.hub.open_timeout, transport.abort)
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.hub.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.hub.read_buffer[:nbytes]))
+
     def data_received(self, data: bytes) -> None:
         tail = self._head_tail
         if tail is not None:
@@ -209,7 +219,8 @@ class Connection(asyncio.Protocol):
         protocol.receive_data(data)
         for event in protocol.events_received():
             if isinstance(event, Frame):
-                if self._bucket is None or self._afford(event):
+                # Closing, websockets finishes the handshake: nothing is answered.
+                if protocol.state is OPEN and (self._bucket is None or self._afford(event)):
                     self._receive(event)
             elif isinstance(event, Request):
                 self._handshake(event)
@@ -235,14 +246,17 @@ class Connection(asyncio.Protocol):
     def _afford(self, frame: Frame) -> bool:
         """Pay for ``frame``; over budget, it is discarded with the message it belongs to.
 
-        Frames already read past the budget (one read holds many) are discarded too:
-        the client was told, and is not read again until its budget refills.
+        Frames already read past the budget (one read holds thousands) are discarded
+        and charged too: the client was told, and is not read again until it has
+        paid for them, so a flood costs the server one read per pause, not a parse
+        per frame.
         """
-        assert self._bucket is not None
-        if self.protocol.state is not OPEN:
-            return False  # closing: websockets finishes the handshake, nothing to answer
-        if not self._paused:
-            verdict = self._bucket.spend(time.monotonic())
+        bucket = self._bucket
+        assert bucket is not None
+        if self._paused:
+            bucket.owe()
+        else:
+            verdict = bucket.spend(time.monotonic())
             if verdict is Verdict.OK:
                 return True
             self._over_budget(verdict)
@@ -256,16 +270,20 @@ class Connection(asyncio.Protocol):
             return
         if verdict is not Verdict.THROTTLE:
             self.hub.warden.limited(self, verdict)
-        if self.protocol.state is not OPEN or verdict is Verdict.CUT_OFF:
-            return
-        assert self._bucket is not None
         self._paused = True
         self.transport.pause_reading()
-        asyncio.get_running_loop().call_later(self._bucket.resume_in(), self._read_again)
+        if self.protocol.state is OPEN:  # cut off, it is never read again: the close timer ends it
+            asyncio.get_running_loop().call_soon(self._read_again)
 
     def _read_again(self) -> None:
+        """Resume reading once the client's budget holds a token again."""
+        assert self._bucket is not None
+        wait = self._bucket.resume_in(time.monotonic())
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait, self._read_again)
+            return
         self._paused = False
-        if not self.transport.is_closing():
+        if not self.transport.is_closing() and self.protocol.state is OPEN:
             self.transport.resume_reading()
 
     # -- messages -------------------------------------------------------------------------

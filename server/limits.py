@@ -1,11 +1,13 @@
 """How fast a client may send: a token bucket per connection, and its verdicts.
 
 Every frame a client sends costs a token (data, control and continuation frames
-alike), and a request whose answer is long (a ``RESUME`` replay) costs more, in
-proportion to what it sends back. Tokens come back at ``rate`` per second up to
-``burst``. A client over its budget is not read until the bucket has refilled: TCP
-backpressure then throttles it at no cost to the server. A client that stays over
-budget for ``sustain`` seconds is cut off. Pure: the time is passed in.
+alike, and those read past the budget too), and a request whose answer is long (a
+``RESUME`` replay) costs more, in proportion to what it sends back. Tokens come back
+at ``rate`` per second up to ``burst``. A client over its budget is not read until
+the bucket has refilled: TCP backpressure then throttles it at no cost to the
+server, for as long as its flood would take to pay off (up to ``sustain`` seconds).
+A client still over budget after ``sustain`` seconds is cut off. Pure: the time is
+passed in.
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ class TokenBucket:
             return Verdict.CUT_OFF
         return Verdict.THROTTLE
 
-    def resume_in(self) -> float:
-        """Seconds until the bucket holds a token again."""
-        return max(0.0, (1.0 - self.tokens) / self.limit.rate)
+    def owe(self, cost: float = 1.0) -> None:
+        """Charge frames read past the budget: the client waits for them too.
+
+        The debt stops at ``sustain`` seconds of refill: a client still over budget
+        when it is read again is cut off then.
+        """
+        self.tokens = max(-self.limit.rate * self.limit.sustain, self.tokens - cost)
+
+    def resume_in(self, now: float) -> float:
+        """Seconds from ``now`` until the bucket holds a token again."""
+        limit = self.limit
+        tokens = min(limit.burst, self.tokens + (now - self.stamp) * limit.rate)
+        return max(0.0, (1.0 - tokens) / limit.rate)

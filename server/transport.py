@@ -42,6 +42,7 @@ log = logging.getLogger("tourpanel.server")
 
 MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
+READ_SIZE = 16 * 1024  # bytes read from a client at once (asyncio's default: 256 KiB)
 # Output still unsent past which a previous replay counts as in flight: RESUME waits.
 REPLAY_IN_FLIGHT = 64 * 1024
 
@@ -82,6 +83,7 @@ class FeedServer:
         self.max_size = settings.max_message_size or None
         self.max_fragments = settings.max_fragments
         self.max_pending = settings.max_pending_bytes
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
         self.rate_limit = settings.rate()
         self.warden = Warden(settings)
         self._per_address: dict[str, int] = {}

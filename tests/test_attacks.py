@@ -537,17 +537,6 @@ FLOODS = {
     "SUBSCRIBE": (text({"type": "SUBSCRIBE", "tourId": "tour_paris"}), b"", "SUBSCRIBED"),
     "empty continuation": (frame(Opcode.CONT, fin=False), frame(Opcode.TEXT, fin=False), None),
 }
-# A server bug (reported to its authors) that these floods show: the budget pauses
-# reading for as long as it takes to earn one token back (50 ms at 20/s), then asyncio
-# hands the connection its next read, up to 256 KiB, which websockets parses frame by
-# frame (some 12 000 PINGs, 43 000 empty continuations) before the server discards them
-# uncharged; and after the 1008 the connection is read at full speed until
-# --close-timeout. While it stands, a flood that breaks the timing bounds is an expected
-# failure that shows the figures; set this to None once fixed, and it fails the test.
-KNOWN_BUG: str | None = (
-    "frames read past the budget are parsed but not charged, and a connection closed "
-    "for flooding is read at full speed until its close timeout"
-)
 BASELINE_SECONDS = 3.0
 LATENCY_FLOOR = 0.050  # seconds added to twice the unflooded figure, against scheduler noise
 
@@ -623,8 +612,6 @@ def test_floods_leave_the_other_clients_timing_unchanged(spawn: Callable[..., Se
         watcher.stop()
     print(f"[flood] the other client received {watcher.lost_nothing()} broadcasts, no gap")
     slowed = {name: found for name, found in problems.items() if found}
-    if slowed and KNOWN_BUG:
-        pytest.xfail(f"server bug, {KNOWN_BUG}: {slowed}")
     assert not slowed
 
 
