@@ -30,15 +30,13 @@ from websockets.protocol import OPEN, State
 from websockets.server import ServerProtocol
 
 from .auth import Claims
+from .head import HEAD_TAIL, head_end
 from .limits import RateLimit, TokenBucket, Verdict
 from .redact import WIRE_LOG
 
 __all__ = ["Connection", "Hub", "Police"]
 
 Payload: TypeAlias = bytes | bytearray | memoryview
-
-END_OF_HEAD = b"\r\n\r\n"  # the empty line that ends an HTTP request's head
-_KEEP = len(END_OF_HEAD) - 1  # bytes kept to find one split across two reads
 
 
 class Hub(Interface):
@@ -180,9 +178,9 @@ class Connection(asyncio.BufferedProtocol):
             # Until the request is answered, websockets gets no byte past its head:
             # it would parse what follows as frames before the response is chosen,
             # and a rejection after it failed on them would send a second EOF.
-            end = _head_end(tail, data)
+            end = head_end(tail, data)
             if end < 0:
-                self._head_tail = (tail + data[-_KEEP:])[-_KEEP:]
+                self._head_tail = (tail + data[-HEAD_TAIL:])[-HEAD_TAIL:]
             else:
                 self._receive_data(data[:end])
                 data = data[end:]
@@ -339,17 +337,3 @@ class Connection(asyncio.BufferedProtocol):
         if self._timer is None and protocol.close_expected():
             timeout = self.hub.close_timeout
             self._timer = asyncio.get_running_loop().call_later(timeout, transport.abort)
-
-
-def _head_end(tail: bytes, data: bytes) -> int:
-    """Where in ``data`` the request head ends (just past its empty line), or -1.
-
-    ``tail`` holds the last bytes received before ``data``, fewer than the marker's
-    length, so a marker split across two reads is found; it comes first if it exists.
-    """
-    if tail:
-        across = (tail + data[:_KEEP]).find(END_OF_HEAD)
-        if across >= 0:
-            return across + len(END_OF_HEAD) - len(tail)
-    found = data.find(END_OF_HEAD)
-    return found + len(END_OF_HEAD) if found >= 0 else -1
