@@ -3,7 +3,9 @@
 PyJWT does the cryptography and the claim checks; this module chooses what to allow
 (an explicit list of algorithms, never ``none``, never an HMAC secret where a public
 key is configured) and turns each way a token can fail into a short reason a client
-can act on. Pure: no socket, no clock but PyJWT's.
+can act on. Pure: no socket, no clock but PyJWT's. PyJWT (and ``cryptography`` with it, some
+10 MB) is imported only once a key is configured: a server without tokens never
+loads it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import jwt
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -49,18 +50,22 @@ class AuthError(Exception):
         self.message = message
 
 
-# PyJWT's exceptions, most specific first, and what the client is told.
-_REASONS: tuple[tuple[type[Exception], str, str], ...] = (
-    (jwt.ExpiredSignatureError, "expired", "the token has expired; get a new one"),
-    (jwt.ImmatureSignatureError, "not_yet_valid", "the token is not valid yet (nbf/iat)"),
-    (jwt.InvalidAudienceError, "bad_audience", "the token is for another audience (aud)"),
-    (jwt.InvalidIssuerError, "bad_issuer", "the token comes from another issuer (iss)"),
-    (jwt.MissingRequiredClaimError, "missing_claim", "the token lacks a required claim"),
-    (jwt.InvalidAlgorithmError, "wrong_algorithm", "the token's algorithm is not allowed"),
-    (jwt.InvalidSignatureError, "bad_signature", "the token's signature does not verify"),
-    (jwt.DecodeError, "malformed", "the token is not a well-formed JWT"),
-    (jwt.InvalidTokenError, "invalid", "the token is not valid"),
-)
+@cache
+def _reasons() -> tuple[tuple[type[Exception], str, str], ...]:
+    """PyJWT's exceptions, most specific first, and what the client is told."""
+    import jwt
+
+    return (
+        (jwt.ExpiredSignatureError, "expired", "the token has expired; get a new one"),
+        (jwt.ImmatureSignatureError, "not_yet_valid", "the token is not valid yet (nbf/iat)"),
+        (jwt.InvalidAudienceError, "bad_audience", "the token is for another audience (aud)"),
+        (jwt.InvalidIssuerError, "bad_issuer", "the token comes from another issuer (iss)"),
+        (jwt.MissingRequiredClaimError, "missing_claim", "the token lacks a required claim"),
+        (jwt.InvalidAlgorithmError, "wrong_algorithm", "the token's algorithm is not allowed"),
+        (jwt.InvalidSignatureError, "bad_signature", "the token's signature does not verify"),
+        (jwt.DecodeError, "malformed", "the token is not a well-formed JWT"),
+        (jwt.InvalidTokenError, "invalid", "the token is not valid"),
+    )
 
 
 class TokenVerifier:
@@ -82,6 +87,9 @@ class TokenVerifier:
                 f"with {kind} the JWT algorithms must be among {', '.join(allowed)}, "
                 f"got {', '.join(algorithms) or 'none'}"
             )
+        import jwt
+
+        self._jwt = jwt
         self._key = key  # PyJWT reads a PEM public key itself
         self.algorithms = list(algorithms)
         self.audience = audience
@@ -96,7 +104,7 @@ class TokenVerifier:
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError("malformed", "the token is too long to be a JWT")
         try:
-            payload = jwt.decode(
+            payload = self._jwt.decode(
                 token,
                 self._key,
                 algorithms=self.algorithms,
@@ -110,7 +118,7 @@ class TokenVerifier:
 
 
 def _auth_error(exc: Exception) -> AuthError:
-    for kind, reason, message in _REASONS:
+    for kind, reason, message in _reasons():
         if isinstance(exc, kind):
             return AuthError(reason, message)
     return AuthError("invalid", "the token is not valid")
@@ -154,6 +162,8 @@ def mint(
     now: float | None = None,
 ) -> str:
     """A development token signed with ``secret`` (HS256), valid for ``ttl`` seconds."""
+    import jwt
+
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {"sub": sub, "iat": issued, "exp": issued + int(ttl)}
     if tours is not None:

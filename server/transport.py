@@ -229,7 +229,6 @@ class FeedServer:
 
     def arrived(self, conn: Connection) -> None:
         self.connections.add(conn)
-        self._per_address[conn.address] = self._per_address.get(conn.address, 0) + 1
 
     def respond(self, conn: Connection, request: Request) -> Response:
         """The handshake's response: health, a 404, a refusal, or websockets' own answer."""
@@ -243,11 +242,13 @@ class FeedServer:
                 health=self.health,
             )
             if response is None:
+                # Open WebSockets and this one: handshakes still pending do not count,
+                # so a burst of clients is cut at the cap, not refused as a whole.
                 response = self.warden.admit(
                     conn,
                     request,
-                    from_address=self._per_address.get(conn.address, 0),
-                    in_all=len(self.connections),
+                    from_address=self._per_address.get(conn.address, 0) + 1,
+                    in_all=self.connection_count + 1,
                 )
         except Exception:
             log.exception("could not answer %s from %s", redact(request.path), conn.peer)
@@ -258,6 +259,7 @@ class FeedServer:
         feed = self._feed_for(request.path)
         assert feed is not None, "respond refuses unknown paths"
         conn.feed = feed
+        self._per_address[conn.address] = self._per_address.get(conn.address, 0) + 1
         claims = conn.claims
         _send(conn, feed.connect(conn, tours=None if claims is None else claims.tours))
         if claims is not None and claims.expires is not None:
@@ -286,16 +288,16 @@ class FeedServer:
 
     def lost(self, conn: Connection, exc: Exception | None) -> None:
         self.connections.discard(conn)
-        count = self._per_address.get(conn.address, 0) - 1
-        if count > 0:
-            self._per_address[conn.address] = count
-        else:
-            self._per_address.pop(conn.address, None)
         if not self.connections:
             self._all_gone.set()
         feed = conn.feed
         if not isinstance(feed, Feed):
             return  # never opened: a health check, a refused handshake
+        count = self._per_address[conn.address] - 1
+        if count > 0:
+            self._per_address[conn.address] = count
+        else:
+            del self._per_address[conn.address]
         feed.disconnect(conn)
         # The Connection fed websockets the end of the stream: the state is CLOSED.
         why = conn.protocol.close_exc

@@ -90,7 +90,10 @@ TRACED_SERVER = (sys.executable, "-X", "importtime", "-m", "tourpanel.server")
 
 @pytest.mark.process
 def test_a_running_feed_server_loads_neither_pandas_nor_panel() -> None:
-    """``tourpanel-server`` serving a client, its imports traced by ``-X importtime``."""
+    """``tourpanel-server`` serving a client, its imports traced by ``-X importtime``.
+
+    Without a key it loads no JWT code either (PyJWT and cryptography: some 10 MB).
+    """
     from websockets.sync.client import connect
 
     server = subprocess.Popen(
@@ -126,6 +129,8 @@ def test_a_running_feed_server_loads_neither_pandas_nor_panel() -> None:
         "panel",
         "bokeh",
         "numpy",
+        "jwt",
+        "cryptography",
     } == set()
 
 

@@ -404,3 +404,20 @@ def test_a_lone_surrogate_gets_an_error_reply_and_the_connection_stays(
         assert (error["code"], "\ud800" in error["message"]) == ("unknown_tour", False)
         send_json(ws, {"type": "PING"})
         assert recv_json(ws)["type"] == "PONG"
+
+
+def test_a_burst_of_clients_is_cut_at_the_cap_not_refused_as_a_whole(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    """Handshakes still pending do not count: eight upgrades sent at once, a cap of five."""
+    server = make_server(max_connections_per_ip=5)
+    port = server.server.port
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(8)]
+    try:
+        for sock in socks:
+            sock.sendall(_upgrade(f"127.0.0.1:{port}"))
+        statuses = sorted(sock.recv(12)[9:12] for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses == [b"101"] * 5 + [b"429"] * 3
