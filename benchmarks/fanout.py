@@ -11,6 +11,10 @@ line, so the same run measures ``tourpanel-server`` and the lesson's Node server
 
 Both broadcast every 5 s by default (the lesson's rate); ``--target`` commands may
 set another interval. The first target is the reference for the printed ratios.
+``tourpanel-server`` holds 100 connections per client address by default: pass it
+``--max-connections-per-ip`` above ``--clients``. A command with ``{secret}`` gets a
+fresh HS256 secret there (``--jwt-secret {secret}``), and its clients a token signed
+with it (``Authorization: Bearer``). Refused handshakes are counted by HTTP status.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import argparse
 import asyncio
 import gc
 import json
+import secrets
 import shlex
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+
+import jwt
 
 from .procstat import cpu_seconds, percentile, rss_bytes
 
@@ -35,8 +43,29 @@ TEXT, PING, PONG = 0x1, 0x9, 0xA
 PONG_DELAY = 0.5  # seconds
 HANDSHAKE = (
     "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "{headers}\r\n"
 )
+TOKEN_TTL = 3600  # seconds: longer than any run
+
+
+def upgrade_request(host: str, token: str | None = None) -> bytes:
+    """The opening handshake every client sends, built once; ``token`` as a Bearer header."""
+    headers = "" if token is None else f"Authorization: Bearer {token}\r\n"
+    return HANDSHAKE.format(host=host, headers=headers).encode()
+
+
+def secret_for(command: str) -> str | None:
+    """A fresh HS256 secret when ``command`` asks for one with ``{secret}``, else ``None``."""
+    return secrets.token_urlsafe(32) if "{secret}" in command else None
+
+
+def token_for(secret: str | None, *, sub: str = "bench") -> str | None:
+    """A token the target accepts (``None`` for a target without a secret)."""
+    if secret is None:
+        return None
+    claims = {"sub": sub, "exp": int(time.time()) + TOKEN_TTL}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 @dataclass
@@ -50,6 +79,7 @@ class Result:
     cpu_us_per_message: float
     rss_mb_idle: float
     rss_kb_per_connection: float
+    refused: dict[str, int] = field(default_factory=dict)  # HTTP status → handshakes
 
 
 def free_port() -> int:
@@ -77,6 +107,7 @@ class Tally:
 
     def __init__(self) -> None:
         self.opened = 0
+        self.refused: Counter[str] = Counter()
         self.counting = False
         self.latencies: list[float] = []
         self.pongs: list[tuple[asyncio.Transport, bytes]] = []
@@ -109,9 +140,9 @@ class LeanClient(asyncio.Protocol):
     no fragmented messages, no closing handshake.
     """
 
-    def __init__(self, tally: Tally, host: str) -> None:
+    def __init__(self, tally: Tally, request: bytes) -> None:
         self.tally = tally
-        self.host = host
+        self.request = request
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.open = False
@@ -119,7 +150,7 @@ class LeanClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        transport.write(HANDSHAKE.format(host=self.host).encode())
+        transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         received = time.time()
@@ -130,7 +161,11 @@ class LeanClient(asyncio.Protocol):
             if end < 0:
                 self.buffer = buffer
                 return
-            assert buffer.startswith(b"HTTP/1.1 101"), buffer[:200]
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.tally.refused[buffer[9:12].decode(errors="replace")] += 1
+                assert self.transport is not None
+                self.transport.close()
+                return
             self.open = True
             self.tally.opened += 1
             at = end + 4
@@ -170,16 +205,20 @@ async def measure(
     name: str, command: str, clients: int, duration: float, batch: int, warmup: float = 0.0
 ) -> Result:
     port = free_port()
+    secret = secret_for(command)
     proc = subprocess.Popen(
-        shlex.split(command.format(port=port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        shlex.split(command.format(port=port, secret=secret)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     loop = asyncio.get_running_loop()
     tally = Tally()
+    request = upgrade_request(f"127.0.0.1:{port}", token_for(secret))
     transports: list[asyncio.BaseTransport] = []
 
     async def open_one() -> None:
         transport, _ = await loop.create_connection(
-            lambda: LeanClient(tally, f"127.0.0.1:{port}"), "127.0.0.1", port
+            lambda: LeanClient(tally, request), "127.0.0.1", port
         )
         transports.append(transport)
 
@@ -190,7 +229,7 @@ async def measure(
         for start in range(0, clients, batch):
             await asyncio.gather(*(open_one() for _ in range(min(batch, clients - start))))
         deadline = time.monotonic() + 120
-        while tally.opened < clients and time.monotonic() < deadline:
+        while tally.opened + tally.refused.total() < clients and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         # Fresh connections deliver slower for a while, whatever the server: twice the
         # p50 for the first 30-45 s, on the lesson's server as on this one. Measuring
@@ -220,6 +259,7 @@ async def measure(
             cpu_us_per_message=round(cpu / delivered * 1e6, 2) if delivered else float("nan"),
             rss_mb_idle=round(idle / 2**20, 1),
             rss_kb_per_connection=round((loaded - idle) / max(1, tally.opened) / 1024, 2),
+            refused=dict(tally.refused),
         )
     finally:
         for transport in transports:
@@ -286,11 +326,12 @@ def _ratio(a: float, b: float) -> str:
 
 
 def _describe(r: Result) -> str:
+    refused = ", ".join(f"{n} × HTTP {status}" for status, n in sorted(r.refused.items()))
     return (
         f"{r.target}: {r.connected}/{r.clients} clients, {r.delivered} messages delivered; "
         f"latency p50 {r.p50_ms} ms, p99 {r.p99_ms} ms; "
         f"cpu {r.cpu_us_per_message} µs/message; rss {r.rss_mb_idle} MB idle, "
-        f"{r.rss_kb_per_connection} KB/connection"
+        f"{r.rss_kb_per_connection} KB/connection" + (f"; REFUSED {refused}" if refused else "")
     )
 
 

@@ -52,6 +52,30 @@ def test_fanout_measures_latency_cpu_and_memory() -> None:
     assert result["rss_kb_per_connection"] is not None
 
 
+def test_handshake_counts_handshakes_and_refusals_of_a_wrong_token() -> None:
+    server = (
+        f"{sys.executable} -m tourpanel.server tours"
+        " --host 127.0.0.1 --port {port} --log-level WARNING --jwt-secret {secret}"
+    )
+    valid, wrong = run(
+        "benchmarks.handshake",
+        "--concurrency",
+        "4",
+        "--duration",
+        "1",
+        "--refusal-duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--target",
+        f"python|{server}",
+    )
+    assert valid["handshakes"] > 0  # type: ignore[operator]
+    assert set(valid["statuses"]) == {"101"}  # type: ignore[arg-type]
+    assert wrong["handshakes"] > 0  # type: ignore[operator]
+    assert set(wrong["statuses"]) == {"401"}  # type: ignore[arg-type]
+
+
 def test_ingest_compares_the_listener_with_a_bare_loop() -> None:
     [result] = run("benchmarks.ingest", "--messages", "3000", "--maxlen", "1000")
     assert result["buffer_rows"] == 1000  # bounded by the buffer, not the message count
