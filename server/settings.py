@@ -255,7 +255,10 @@ def parse_settings(
             "ws://HOST:PORT (any path), as the lesson's Node servers do; 'both' (the "
             "default) serves them at /random and /tours. GET /healthz answers JSON."
         ),
-        epilog="Each option can also be set by the environment variable named after it.",
+        epilog=(
+            "Each option can also be set by the environment variable named after it. "
+            "'tourpanel-server token --help' tells how to mint a development token."
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("mode", nargs="?", choices=MODES, default="both", help="feeds to serve")
