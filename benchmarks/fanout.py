@@ -35,7 +35,7 @@ from datetime import datetime
 
 import jwt
 
-from .procstat import cpu_seconds, percentile, rss_bytes
+from .procstat import cpu_seconds, percentile, ratio, rss_bytes
 
 BROADCASTS = (b'{"type":"AVAILABILITY_UPDATE"', b'{"type":"RANDOM_NUMBER"')
 TIMESTAMP = b'"timestamp":"'
@@ -311,18 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) > 1 and not args.json:
         first = results[0]
         for other in results[1:]:
-            cpu = _ratio(first.cpu_us_per_message, other.cpu_us_per_message)
-            rss = _ratio(first.rss_kb_per_connection, other.rss_kb_per_connection)
-            p99 = _ratio(first.p99_ms, other.p99_ms)
+            cpu = ratio(first.cpu_us_per_message, other.cpu_us_per_message)
+            rss = ratio(first.rss_kb_per_connection, other.rss_kb_per_connection)
+            p99 = ratio(first.p99_ms, other.p99_ms)
             print(
                 f"{first.target}/{other.target}: cpu per message {cpu}, "
                 f"rss per connection {rss}, p99 latency {p99}"
             )
     return 0
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "n/a"
 
 
 def _describe(r: Result) -> str:

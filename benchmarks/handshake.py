@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any
 
 from .fanout import free_port, secret_for, token_for, upgrade_request, wait_listening
-from .procstat import cpu_seconds, percentile
+from .procstat import cpu_seconds, percentile, ratio
 
 WELCOME = b'{"type":"WELCOME"'
 CLOSE = bytes([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])  # masked (zero key), code 1000
@@ -301,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         for other in valid[1:]:
             print(
                 f"{first['target']}/{other['target']}: handshakes/s "
-                f"{_ratio(first['per_s'], other['per_s'])}, "
-                f"cpu per handshake {_ratio(first['cpu_us'], other['cpu_us'])}, "
-                f"p99 {_ratio(first['p99_ms'], other['p99_ms'])}"
+                f"{ratio(first['per_s'], other['per_s'])}, "
+                f"cpu per handshake {ratio(first['cpu_us'], other['cpu_us'])}, "
+                f"p99 {ratio(first['p99_ms'], other['p99_ms'])}"
             )
     return 0
 
@@ -330,10 +330,6 @@ def _summary(key: tuple[str, str], runs: list[Result], median: dict[str, Any]) -
         f"server cpu {median['cpu_us']} µs/handshake "
         f"({spread(r.server_cpu_us_per_handshake for r in runs)})"
     )
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "n/a"
 
 
 def _describe(r: Result) -> str:

@@ -30,6 +30,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[rank]
 
 
+def ratio(a: float, b: float) -> str:
+    """``a / b`` for a printed comparison; ``n/a`` when there is nothing to compare to."""
+    return f"{a / b:.2f}" if b else "n/a"
+
+
 def chromium_pids() -> list[int]:
     """Every Chromium process on the machine (browsers started by the benchmarks)."""
     pids = []

@@ -82,10 +82,10 @@ class FeedServer:
         self.close_timeout = settings.close_timeout
         self.max_size = settings.max_message_size or None
         self.max_fragments = settings.max_fragments
-        self.max_pending = settings.max_pending_bytes
         self.read_buffer = memoryview(bytearray(READ_SIZE))
-        self.rate_limit = settings.rate()
         self.warden = Warden(settings)
+        self.max_pending = self.warden.max_pending  # the Hub's, for each Connection
+        self.rate_limit = self.warden.rate_limit
         self._per_address: dict[str, int] = {}
         self._accept_errors: AcceptErrors | None = None
         self._tickers: list[asyncio.Task[None]] = []
