@@ -13,14 +13,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tourpanel import protocol as p
 from tourpanel.protocol import DEFAULT_TOURS, Tour
 
+from .ops import Draw, Op, Record, Rejected, SeatOp, apply
 from .registry import Registry
-from .sim import draw_number, sell_seats
+from .sim import draw_number, draw_sale
 from .store import Entry, Store
 
 __all__ = ["Delivery", "Feed", "RandomFeed", "TourFeed"]
@@ -113,7 +114,43 @@ class Feed(Generic[C]):
 
     def tick(self) -> list[Delivery[C]]:
         """Advance the simulation one step; returns the broadcasts to deliver."""
+        return self.commit(self.propose())
+
+    def propose(self) -> list[Op]:
+        """The simulation's next step, not yet applied."""
         raise NotImplementedError
+
+    def changes(self, op: Op, seats: dict[str, int]) -> list[tuple[str | None, int, bool]]:
+        """``(topic, value, reset)`` of each broadcast ``op`` makes; raises :class:`Rejected`."""
+        raise NotImplementedError
+
+    def render(self, record: Record) -> str:
+        """The one encoding of ``record`` that every client, live or replayed, receives."""
+        raise NotImplementedError
+
+    def commit(self, ops: list[Op], *, event_id: str | None = None) -> list[Delivery[C]]:
+        """Apply ``ops`` to the store, all or none, and return the broadcasts to deliver.
+
+        Each broadcast is numbered, encoded once and written before it is returned.
+        """
+        stamp, seats, seq = self._now(), self.store.seats(), self.store.last_seq
+        records = []
+        for op in ops:
+            for topic, value, reset in self.changes(op, seats):
+                seq += 1
+                records.append(Record(seq, topic, value, stamp, reset))
+                if topic is not None:
+                    seats[topic] = value
+        entries = [Entry(r.seq, r.topic, self.render(r)) for r in records]
+        changed = {r.topic: r.value for r in records if r.topic is not None}
+        self.store.record(entries, changed, event_id=event_id)
+        return [Delivery(self.registry.recipients(e.topic), e.text) for e in entries]
+
+    def follow(self, record: Record) -> Delivery[C]:
+        """Keep and deliver a change committed elsewhere (another instance, via Redis)."""
+        entry = Entry(record.seq, record.topic, self.render(record))
+        self.store.record([entry], {} if record.topic is None else {record.topic: record.value})
+        return Delivery(self.registry.recipients(entry.topic), entry.text)
 
     def state(self, stamp: str, conn: C | None = None) -> list[str]:
         """Messages that bring ``conn`` up to date (empty for a stateless feed)."""
@@ -128,13 +165,6 @@ class Feed(Generic[C]):
             "epoch": self.store.epoch,
             "seq": self.store.last_seq,
         }
-
-    def _record(self, topic: str | None, message: p.Message) -> Delivery[C]:
-        """Number ``message`` with the next ``seq``, encode it once and keep it."""
-        seq = self.store.last_seq + 1
-        text = p.encode(replace(message, seq=seq))  # type: ignore[call-arg]
-        self.store.append(Entry(seq, topic, text))
-        return Delivery(self.registry.recipients(topic), text)
 
     # -- client requests -----------------------------------------------------------
 
@@ -176,11 +206,20 @@ class RandomFeed(Feed[C]):
     name = "random"
     welcome_text = "Bienvenue sur le serveur de nombres aléatoires!"
 
-    def tick(self) -> list[Delivery[C]]:
-        number = p.RandomNumber(
-            value=draw_number(self.rng), timestamp=self._now(), epoch=self.store.epoch
+    def propose(self) -> list[Op]:
+        return [Draw(draw_number(self.rng))]
+
+    def changes(self, op: Op, seats: dict[str, int]) -> list[tuple[str | None, int, bool]]:
+        if not isinstance(op, Draw):
+            raise Rejected("unsupported", "the random feed has no seats to change")
+        return [(None, op.value, False)]
+
+    def render(self, record: Record) -> str:
+        return p.encode(
+            p.RandomNumber(
+                value=record.value, timestamp=record.stamp, epoch=self.store.epoch, seq=record.seq
+            )
         )
-        return [self._record(None, number)]
 
 
 class TourFeed(Feed[C]):
@@ -232,21 +271,28 @@ class TourFeed(Feed[C]):
     def health(self) -> dict[str, Any]:
         return {**super().health(), "subscribers": self.registry.topic_counts()}
 
-    def tick(self) -> list[Delivery[C]]:
-        stamp, epoch = self._now(), self.store.epoch
-        deliveries = []
-        for change in sell_seats(self.rng, self.store.seats(), self.tours):
-            self.store.set_seats(change.tour_id, change.seats)
-            update = p.AvailabilityUpdate(
-                tour_id=change.tour_id,
-                tour_name=self._by_id[change.tour_id].name,
-                available_seats=change.seats,
-                timestamp=stamp,
-                epoch=epoch,
-                reset=True if change.reset else None,
+    def propose(self) -> list[Op]:
+        return [draw_sale(self.rng, self.tours)]
+
+    def changes(self, op: Op, seats: dict[str, int]) -> list[tuple[str | None, int, bool]]:
+        if isinstance(op, Draw):
+            raise Rejected("unsupported", "the tours feed draws no numbers")
+        seat_op: SeatOp = op
+        return [(c.tour_id, c.seats, c.reset) for c in apply(seat_op, seats, self.tours)]
+
+    def render(self, record: Record) -> str:
+        assert record.topic is not None, "every tour update names its tour"
+        return p.encode(
+            p.AvailabilityUpdate(
+                tour_id=record.topic,
+                tour_name=self._by_id[record.topic].name,
+                available_seats=record.value,
+                timestamp=record.stamp,
+                epoch=self.store.epoch,
+                seq=record.seq,
+                reset=True if record.reset else None,
             )
-            deliveries.append(self._record(change.tour_id, update))
-        return deliveries
+        )
 
     def _answer(self, conn: C, message: p.ClientMessage) -> list[str]:
         if isinstance(message, p.Subscribe | p.Unsubscribe):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["SERVER_LOG", "WIRE_LOG", "SafeRecords", "redact"]
+__all__ = ["SERVER_LOG", "WIRE_LOG", "SafeRecords", "redact", "redact_url"]
 
 SERVER_LOG = logging.getLogger("tourpanel.server")
 # websockets' own log of each connection (request lines and headers, at DEBUG).
@@ -19,6 +19,7 @@ WIRE_LOG = logging.getLogger("tourpanel.server.wire")
 _QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
 _CREDENTIALS = re.compile(r"((?:authorization|cookie)\s*:\s*).*", re.IGNORECASE)
 _BEARER = re.compile(r"(bearer\s+)[^\s,;\"']+", re.IGNORECASE)
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -26,7 +27,13 @@ def redact(text: str) -> str:
     """``text`` without query values, credentials headers' values or bearer tokens."""
     text = _QUERY_VALUE.sub(r"\1…", text)
     text = _CREDENTIALS.sub(r"\1…", text)
+    text = _PASSWORD.sub(r"\1…@", text)
     return _BEARER.sub(r"\1…", text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` (a Redis or AMQP address) with its password cut out."""
+    return _PASSWORD.sub(r"\1…@", url)
 
 
 def printable(text: str) -> str:

@@ -20,6 +20,7 @@ from .auth import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, TokenVerifier
 from .guard import LOCAL_ORIGINS, Admission, is_loopback
 from .limits import RateLimit
 from .store import DEFAULT_HISTORY
+from .stores import check_store
 
 __all__ = ["OPTIONS", "Settings", "parse_settings"]
 
@@ -59,12 +60,23 @@ class Settings:
     max_connections: int = 10_000
     max_pending_bytes: int = 2**20
     max_subscriptions: int = 100
+    # Persistence and scale-out: see the README's "Persistence and several instances".
+    store: str = "memory"
+    store_prefix: str = "tourpanel"
+    lease: float = 3.0  # a dead leader's feed resumes on another instance within ~this
+    amqp: str | None = field(default=None, repr=False)  # its URL may hold a password
+    amqp_exchange: str = "tourpanel.availability"
+    amqp_queue: str = "tourpanel.availability"
+    amqp_dead_letter: str = "tourpanel.availability.dead"
 
     def __post_init__(self) -> None:
         unknown = set(self.feeds) - set(FEEDS)
         if unknown or not self.feeds:
             raise ValueError(f"feeds must be among {FEEDS}, got {self.feeds}")
-        positive = ("random_interval", "tours_interval", "open_timeout", "close_timeout")
+        check_store(self.store)
+        if self.amqp and "tours" not in self.feeds:
+            raise ValueError("booking events (--amqp) change tours: serve the tours feed too")
+        positive = ("random_interval", "tours_interval", "open_timeout", "close_timeout", "lease")
         counts = ("max_fragments", "max_connections", "max_connections_per_ip")
         for name in (*positive, *counts, "max_pending_bytes"):
             if getattr(self, name) <= 0:
@@ -241,6 +253,26 @@ OPTIONS = (
         "unread output after which a client is dropped as too slow",
     ),
     Option("--max-subscriptions", "max_subscriptions", _count, "tours one client may subscribe"),
+    Option(
+        "--store",
+        "store",
+        check_store,
+        "where state and history live: memory, sqlite:///file.db, redis://host:port/db",
+    ),
+    Option(
+        "--store-prefix", "store_prefix", str, "Redis key prefix shared by a group of instances"
+    ),
+    Option("--lease", "lease", positive_float, "seconds a feed's leader holds its Redis lease"),
+    Option(
+        "--amqp",
+        "amqp",
+        str,
+        "RabbitMQ URL to consume booking events from, e.g. amqp://guest:guest@127.0.0.1:5672/",
+        secret=True,
+    ),
+    Option("--amqp-exchange", "amqp_exchange", str, "topic exchange booking events arrive on"),
+    Option("--amqp-queue", "amqp_queue", str, "durable queue the instances share"),
+    Option("--amqp-dead-letter", "amqp_dead_letter", str, "queue that rejected events go to"),
 )
 
 

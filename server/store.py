@@ -1,24 +1,26 @@
 """The state a feed keeps: tour seats, its epoch and its recent broadcasts.
 
-The transport only talks to :class:`Store`, so a persistent store (SQLite, Redis)
-can replace :class:`MemoryStore` without touching it. The interface is synchronous
-on purpose: the broadcast tick must read, change and record state without yielding
-to the event loop, so that no client sees messages out of order. A networked store
-keeps a local mirror and writes behind.
+Feeds only talk to :class:`Store`, so the SQLite store (``sqlite_store.py``) replaces
+:class:`MemoryStore` without touching them. The interface is synchronous on purpose:
+a commit must read, change and record state without yielding to the event loop, so
+that no client sees messages out of order, and it is written before it is broadcast.
+With Redis several instances share the state: each keeps a :class:`MemoryStore` as
+its mirror of the shared stream (``replica.py``).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import deque
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
-__all__ = ["DEFAULT_HISTORY", "Entry", "MemoryStore", "Store", "new_epoch"]
+__all__ = ["DEFAULT_HISTORY", "EVENTS_KEPT", "Entry", "MemoryStore", "Store", "new_epoch"]
 
 DEFAULT_HISTORY = 1000
+EVENTS_KEPT = 100_000  # booking event ids remembered to apply each event once
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +54,21 @@ class Store(Protocol):
         """Current seats per tour id (a copy)."""
         ...
 
-    def set_seats(self, tour_id: str, seats: int) -> None: ...
+    def set_seats(self, tour_id: str, seats: int) -> None:
+        """Seed a tour's seats (a new store); changes go through :meth:`record`."""
+        ...
 
-    def append(self, entry: Entry) -> None:
-        """Record a broadcast; its ``seq`` must be ``last_seq + 1``."""
+    def record(
+        self, entries: Sequence[Entry], seats: Mapping[str, int], *, event_id: str | None = None
+    ) -> None:
+        """Keep ``entries`` (seqs from ``last_seq + 1`` on) and ``seats`` together, or neither.
+
+        ``event_id``, if given, is remembered with them (see :meth:`has_event`).
+        """
+        ...
+
+    def has_event(self, event_id: str) -> bool:
+        """Whether a change carrying ``event_id`` was recorded (recently)."""
         ...
 
     def since(self, seq: int) -> list[Entry] | None:
@@ -79,6 +92,7 @@ class MemoryStore:
         self._history: deque[Entry] = deque(maxlen=history)
         self._epoch = epoch or new_epoch()
         self._last_seq = 0
+        self._events: OrderedDict[str, None] = OrderedDict()
 
     @property
     def epoch(self) -> str:
@@ -95,10 +109,36 @@ class MemoryStore:
         self._seats[tour_id] = seats
 
     def append(self, entry: Entry) -> None:
-        if entry.seq != self._last_seq + 1:
-            raise ValueError(f"seq {entry.seq} does not follow {self._last_seq}")
-        self._last_seq = entry.seq
-        self._history.append(entry)
+        """Keep one broadcast; its ``seq`` must be ``last_seq + 1``."""
+        self.record([entry], {})
+
+    def record(
+        self, entries: Sequence[Entry], seats: Mapping[str, int], *, event_id: str | None = None
+    ) -> None:
+        self.check_follows(entries)
+        if entries:
+            self._last_seq = entries[-1].seq
+            self._history.extend(entries)
+        self._seats.update(seats)
+        if event_id is not None:
+            self._events[event_id] = None
+            if len(self._events) > EVENTS_KEPT:
+                self._events.popitem(last=False)
+
+    def has_event(self, event_id: str) -> bool:
+        return event_id in self._events
+
+    def check_follows(self, entries: Sequence[Entry]) -> None:
+        """Raise ``ValueError`` unless ``entries`` number on from ``last_seq``."""
+        for offset, entry in enumerate(entries, start=1):
+            if entry.seq != self._last_seq + offset:
+                raise ValueError(f"seq {entry.seq} does not follow {self._last_seq + offset - 1}")
+
+    def load(self, entries: Sequence[Entry], *, last_seq: int) -> None:
+        """Start from a persisted history: ``entries`` (the newest kept) end at ``last_seq``."""
+        self._history.clear()
+        self._history.extend(entries)
+        self._last_seq = last_seq
 
     def since(self, seq: int) -> list[Entry] | None:
         if seq > self._last_seq or seq < 0:

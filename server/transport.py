@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -20,12 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosedOK
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from tourpanel import protocol as p
 
 from .connection import Connection
-from .feeds import Feed, RandomFeed, TourFeed
+from .engine import Engine
+from .feeds import Delivery, Feed
 from .frames import fan_out, text_frame, write
 from .heartbeat import Heartbeat
 from .limits import REPLIES_PER_TOKEN
@@ -33,28 +34,16 @@ from .listen import AcceptErrors, connection_cap, listen_hosts
 from .redact import redact
 from .responses import http_response, internal_error
 from .settings import Settings
-from .store import MemoryStore
 from .warden import Warden, who
 
 __all__ = ["FeedServer"]
 
 log = logging.getLogger("tourpanel.server")
 
-MAX_CATCH_UP = 1.0  # seconds of missed broadcast ticks made up after a delay
 INTERNAL_ERROR = "the server failed on this message (it is logged); the connection stays open"
 READ_SIZE = 16 * 1024  # bytes read from a client at once (asyncio's default: 256 KiB)
 # Output still unsent past which a previous replay counts as in flight: RESUME waits.
 REPLAY_IN_FLIGHT = 64 * 1024
-
-_FEED_TYPES: dict[str, type[Feed[Connection]]] = {
-    "random": RandomFeed,
-    "tours": TourFeed,
-}
-
-
-def _rng(seed: str | None, feed: str) -> random.Random:
-    """One generator per feed, so each feed's stream depends only on the seed."""
-    return random.Random(None if seed is None else f"{seed}/{feed}")
 
 
 class FeedServer:
@@ -66,14 +55,8 @@ class FeedServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.feeds: dict[str, Feed[Connection]] = {
-            name: _FEED_TYPES[name](
-                store=MemoryStore(history=settings.history),
-                rng=_rng(settings.seed, name),
-                max_subscriptions=settings.max_subscriptions,
-            )
-            for name in settings.feeds
-        }
+        self.engine = Engine(settings, deliver=self.deliver, close_feed=self.close_feed)
+        self.feeds: dict[str, Feed[Connection]] = self.engine.feeds
         self._single = len(self.feeds) == 1
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
@@ -98,6 +81,7 @@ class FeedServer:
         s = self.settings
         loop = asyncio.get_running_loop()
         self.warden.admission.max_connections = connection_cap(s.max_connections)
+        await self.engine.start()
         self._accept_errors = AcceptErrors(loop)
         self._accept_errors.install()
         # No permessage-deflate (its compression state per connection costs many
@@ -107,10 +91,6 @@ class FeedServer:
             lambda: Connection(self), listen_hosts(s.host, s.port), s.port
         )
         self._started = time.monotonic()
-        self._tickers = [
-            asyncio.create_task(self._tick_every(name, s.interval(name)), name=f"tick-{name}")
-            for name in self.feeds
-        ]
         if s.ping_interval is not None:
             self._heartbeat = Heartbeat(
                 self.connections,
@@ -137,10 +117,11 @@ class FeedServer:
         await self.close()
 
     async def close(self) -> None:
-        """Stop ticking, close every connection with 1001 (going away), wait for them.
+        """Stop changing state, close every connection with 1001 (going away), wait for them.
 
         Each client has ``close_timeout`` to answer the close frame before it is cut off.
         """
+        await self.engine.stop()
         for task in self._tickers:
             task.cancel()
         for task in self._tickers:
@@ -193,7 +174,11 @@ class FeedServer:
 
     def tick(self, feed: str) -> None:
         """Advance ``feed`` one step and deliver its broadcasts now."""
-        for delivery in self.feeds[feed].tick():
+        self.engine.tick(feed)
+
+    def deliver(self, feed: str, deliveries: Iterable[Delivery[Connection]]) -> None:
+        """Frame each broadcast once and write it to its recipients."""
+        for delivery in deliveries:
             frame = text_frame(delivery.text)
             if self._heartbeat is not None:
                 self._heartbeat.deliver(delivery.recipients, frame)
@@ -201,22 +186,10 @@ class FeedServer:
                 fan_out(delivery.recipients, frame)
         log.debug("%s feed broadcast seq %d", feed, self.feeds[feed].store.last_seq)
 
-    async def _tick_every(self, feed: str, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            # Fixed cadence without drift: a tick that is late by a little is caught up
-            # at once (short intervals outrun the timer's resolution), but after a long
-            # stall (a suspended laptop) the missed ticks are skipped, not fired in a burst.
-            deadline += interval
-            late = loop.time() - deadline
-            if late > MAX_CATCH_UP:
-                deadline += late
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            try:
-                self.tick(feed)
-            except Exception:
-                log.exception("%s feed tick failed; next tick in %.1f s", feed, interval)
+    def close_feed(self, feed: str, code: CloseCode, reason: str) -> None:
+        """Close every connection to ``feed`` with ``code``."""
+        for conn in list(self.feeds[feed].registry.recipients(None)):
+            conn.close(code, reason)
 
     # -- connections -------------------------------------------------------------------
 
@@ -326,6 +299,7 @@ class FeedServer:
             "connections": self.connection_count,
             "authentication": self.warden.admission.verifier is not None,
             "security": self.warden.counters.health(),
+            **self.engine.health(),
             "feeds": feeds,
         }
 

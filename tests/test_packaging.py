@@ -18,8 +18,16 @@ from .conftest import installed_layout
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# PyPI names whose conda-forge package is named otherwise ("redis" there is the server).
+CONDA_NAMES = {"redis-py": "redis"}
+
+
 def _normalise(spec: str) -> str:
-    return re.sub(r"\s+", "", spec).lower()
+    spec = re.sub(r"\s+", "", spec).lower()
+    name = re.match(r"[a-z0-9_.-]+", spec)
+    if name and name.group() in CONDA_NAMES:
+        spec = CONDA_NAMES[name.group()] + spec[name.end() :]
+    return spec
 
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
