@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .errors import Unavailable
 from .listen import raise_fd_limit
 from .mint import main_token
 from .redact import WIRE_LOG
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.port,
             exc.strerror or exc,
         )
+        return 1
+    except Unavailable as exc:
+        log.error("%s", exc)
         return 1
     return 0
 

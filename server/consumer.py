@@ -23,6 +23,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from .errors import Unavailable
 from .events import InvalidEvent, parse_event
 from .ops import Rejected, SeatOp
 from .redact import redact_url
@@ -66,7 +67,7 @@ class Consumer:
         try:
             self._connection = await aio_pika.connect_robust(self.url, reconnect_interval=1.0)
         except (OSError, aio_pika.exceptions.AMQPError) as exc:
-            raise RuntimeError(
+            raise Unavailable(
                 f"cannot reach RabbitMQ at {redact_url(self.url)} ({exc}); start it, or "
                 "check --amqp"
             ) from exc

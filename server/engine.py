@@ -69,6 +69,13 @@ class Engine:
 
     async def start(self) -> None:
         """Load the state, start the simulations, then consume booking events."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # what did start is released
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         if self.shared:
             from .redis_store import RedisStreams  # redis-py loads only when used

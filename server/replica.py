@@ -31,6 +31,7 @@ from websockets.frames import CloseCode
 
 from tourpanel import protocol as p
 
+from .errors import Unavailable
 from .feeds import Delivery, Feed, TourFeed
 from .ops import Op
 from .redact import redact_url
@@ -102,7 +103,7 @@ class Replica:
                     break
                 except RedisError as exc:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(
+                        raise Unavailable(
                             f"cannot reach Redis at {redact_url(self.shared.url)} ({exc}); "
                             "start it, or check --store"
                         ) from exc

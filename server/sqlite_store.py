@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .errors import Unavailable
 from .store import DEFAULT_HISTORY, EVENTS_KEPT, Entry, MemoryStore, new_epoch
 
 __all__ = ["SqliteStore", "StoreLocked"]
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
-class StoreLocked(RuntimeError):
+class StoreLocked(Unavailable):
     """Another process has the SQLite file open as its store."""
 
 
@@ -61,13 +62,22 @@ class _Database:
     """One SQLite file, opened once per process and shared by its feeds."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.lock_fd = _lock(path)
-        self.sql = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.sql.execute("PRAGMA journal_mode=WAL")
-        self.sql.execute("PRAGMA synchronous=NORMAL")
-        self.sql.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock_fd = _lock(path)
+        except OSError as exc:
+            raise Unavailable(f"cannot use {path} as the store: {exc.strerror or exc}") from exc
+        try:
+            self.sql = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.sql.execute("PRAGMA journal_mode=WAL")
+            self.sql.execute("PRAGMA synchronous=NORMAL")
+            self.sql.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            os.close(self.lock_fd)
+            raise Unavailable(
+                f"cannot use {path} as the store ({exc}); is it a tourpanel SQLite file?"
+            ) from exc
         self.users = 0
 
     def close(self) -> None:
