@@ -231,3 +231,17 @@ def open_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable
     for context in contexts:
         context.close()
     assert outside == [], f"the page tried to reach the internet: {outside}"
+
+
+# -- the real Redis (tests/services.py) --------------------------------------------------
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of the shared Redis for this test only, removed afterwards."""
+    from .services import REDIS_URL, need_redis, redis_delete, unique
+
+    need_redis()
+    prefix = unique("store")
+    yield prefix
+    redis_delete(REDIS_URL, prefix)

@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +63,6 @@ def redis_delete(url: str, prefix: str) -> None:
         client.close()
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of the shared Redis for this test only, removed afterwards."""
-    need_redis()
-    prefix = unique("store")
-    yield prefix
-    redis_delete(REDIS_URL, prefix)
-
-
 class RedisServer:
     """A ``redis-server`` of the test's own, with its AOF in ``folder`` (so a restart keeps it)."""
 
@@ -99,13 +89,6 @@ class RedisServer:
             self.proc.kill() if kill else self.proc.terminate()
             self.proc.wait(TIMEOUT)
         wait_until(lambda: not _answers("127.0.0.1", self.port))
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.stop()
 
 
 def report_counts(test: str, **counts: Any) -> None:
