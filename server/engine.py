@@ -116,6 +116,8 @@ class Engine:
 
     def tick(self, feed: str) -> None:
         """Advance ``feed`` one step and deliver its broadcasts now (one process only)."""
+        if self.shared:
+            raise RuntimeError("with a shared store, the leading instance steps the feeds")
         self.deliver(feed, self.feeds[feed].tick())
 
     async def apply_event(self, op: SeatOp, event_id: str | None) -> bool:
@@ -135,6 +137,12 @@ class Engine:
         """The store's and the broker's parts of ``/healthz``."""
         store = self.replica.health() if self.replica else {"kind": store_kind(self.settings.store)}
         return {"store": store, "broker": None if self.consumer is None else self.consumer.health()}
+
+    def degraded(self) -> bool:
+        """Whether Redis or the broker is out of reach (clients stay, updates wait)."""
+        return any(
+            part is not None and not part.connected for part in (self.replica, self.consumer)
+        )
 
     async def _tick_every(self, feed: str, interval: float) -> None:
         loop = asyncio.get_running_loop()

@@ -294,7 +294,7 @@ class FeedServer:
                 **feed.health(),
             }
         return {
-            "status": "ok",
+            "status": "degraded" if self.engine.degraded() else "ok",
             "uptimeSeconds": round(time.monotonic() - self._started, 3),
             "connections": self.connection_count,
             "authentication": self.warden.admission.verifier is not None,

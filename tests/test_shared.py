@@ -278,6 +278,7 @@ def test_redis_restarted_mid_run_clients_stay_and_resume_without_holes(
         own.stop(kill=how == "kill-9")
         for index in range(2):
             wait_until(lambda i=index: not cluster.health(i)["store"]["connected"])
+        assert cluster.health(0)["status"] == "degraded"
         cut = max(w.last for w in watchers)
         # The clients stay connected while Redis is away, and new ones are served:
         with open_client(ws_url(cluster.ports[0])) as probe:
