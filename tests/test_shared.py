@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import re
+import signal
 import threading
 import time
 import urllib.request
@@ -22,7 +23,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tourpanel.server.ops import AddSeats, Op, Rejected, SetSeats, apply
-from tourpanel.server.redis_store import RedisStreams
+from tourpanel.server.redis_store import Fenced, RedisStreams
 from tourpanel.server.sim import Sale
 from websockets.exceptions import ConnectionClosed
 
@@ -262,6 +263,54 @@ def test_the_leader_killed_another_leads_within_the_lease_and_nothing_is_lost(
     report_counts(
         "redis-leader-kill-9", failover_s=round(failover, 3), sent=sent, delivered=delivered
     )
+
+
+def test_a_stalled_leader_loses_its_lease_and_cannot_write(group: Group) -> None:
+    group.start(2)
+    stalled = group.leader()
+    other = 1 - stalled
+    watcher = watch(ws_url(group.ports[other]))
+    watcher.wait_for_seq(watcher.start_seq + 10)
+    group.servers[stalled].proc.send_signal(signal.SIGSTOP)  # a long GC pause, a VM freeze
+    try:
+        wait_until(lambda: group.health(other)["store"]["feeds"]["tours"]["role"] == "leader")
+        watcher.wait_for_seq(watcher.last + 20)
+    finally:
+        group.servers[stalled].proc.send_signal(signal.SIGCONT)
+    group.servers[stalled].wait_for(re.compile(r"tours feed: lease lost to "))
+    watcher.wait_for_seq(watcher.last + 20)
+    assert group.health(stalled)["store"]["feeds"]["tours"]["role"] == "follower"
+    committed, delivered = group.settle([watcher])
+    assert watcher.gaps() == []
+    assert watcher.duplicates == 0
+    assert delivered == [committed - watcher.start_seq]
+    report_counts("redis-stalled-leader", sent=committed - watcher.start_seq, delivered=delivered)
+
+
+def test_a_write_under_a_lost_lease_is_fenced(redis_prefix: str) -> None:
+    async def scenario() -> None:
+        a, b = _streams(redis_prefix), _streams(redis_prefix)
+        epoch = (await a.open("tours", DEFAULT_TOURS, "e")).epoch
+        first = await a.beat("tours", "a", "", 100)
+        await asyncio.sleep(0.2)  # the lease expires
+        second = await b.beat("tours", "b", "", 10_000)
+        assert second.token.startswith("b:")
+        assert int(second.token.split(":")[1]) > int(first.token.split(":")[1])  # a new term
+        with pytest.raises(Fenced):
+            await a.commit(
+                "tours", Sale("tour_rome", 1), epoch=epoch, stamp="s", tours=DEFAULT_TOURS,
+                token=first.token,
+            )  # fmt: skip
+        assert await b.commit(
+            "tours", Sale("tour_rome", 1), epoch=epoch, stamp="s", tours=DEFAULT_TOURS,
+            token=second.token,
+        ) == [1]  # fmt: skip
+        renewed = await a.beat("tours", "a", first.token, 100)
+        assert renewed.token == second.token  # a cannot take it back while b holds it
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill-9"])
