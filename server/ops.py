@@ -59,7 +59,8 @@ class Rejected(ValueError):
 class Record:
     """A committed change as every instance renders it: its ``seq`` and what changed.
 
-    ``value`` is the number of a draw or the seats of ``topic`` (a tour id).
+    ``value`` is the number of a draw or the seats of ``topic`` (a tour id); ``epoch``
+    names the history it belongs to, when it comes from a shared one.
     """
 
     seq: int
@@ -67,6 +68,7 @@ class Record:
     value: int
     stamp: str
     reset: bool = False
+    epoch: str = ""
 
 
 def apply(op: SeatOp, seats: Mapping[str, int], tours: tuple[Tour, ...]) -> list[SeatChange]:

@@ -87,7 +87,7 @@ local seqs = {'ok'}
 for _, c in ipairs(changes) do
   local seq = redis.call('INCR', KEYS[2])
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], seq .. '-0',
-             't', c[1], 'v', c[2], 'r', c[3], 'ts', ARGV[4])
+             't', c[1], 'v', c[2], 'r', c[3], 'ts', ARGV[4], 'e', ARGV[1])
   if c[1] ~= '' then redis.call('HSET', KEYS[3], c[1], c[2]) end
   seqs[#seqs + 1] = seq
 end
@@ -151,6 +151,7 @@ def _record(entry_id: str, fields: Mapping[str, str]) -> Record:
         value=int(fields["v"]),
         stamp=fields["ts"],
         reset=fields.get("r") == "1",
+        epoch=fields.get("e", ""),
     )
 
 

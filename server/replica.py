@@ -235,6 +235,9 @@ class Replica:
             for name, records in found.items():
                 feed = self.host.feeds[name]
                 for record in records:
+                    if record.epoch != feed.store.epoch:
+                        await self._resync(name)  # Redis was wiped and began a new history
+                        break
                     if record.seq <= feed.store.last_seq:
                         continue  # read twice around a resync
                     if record.seq != feed.store.last_seq + 1:
