@@ -130,6 +130,10 @@ class Consumer:
             except InvalidEvent as exc:
                 await self._reject(message, exc.reason, str(exc))
                 return
+            except Exception as exc:  # a bug of ours must not hold the queue up
+                log.exception("could not read a booking event")
+                await self._reject(message, "internal_error", f"could not be read: {exc!r}")
+                return
             failures = 0
             while not self._stopping:
                 try:

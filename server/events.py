@@ -54,8 +54,8 @@ def parse_event(body: bytes, *, message_id: str | None = None) -> BookingEvent:
         raise InvalidEvent("too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent("bad_json", f"not JSON ({exc}); send {EXAMPLE}") from None
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, bytes or numbers
+        raise InvalidEvent("bad_json", f"not readable JSON ({exc}); send {EXAMPLE}") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("bad_json", f"an event is a JSON object: {EXAMPLE}")
     tour_id = payload.get("tourId")
@@ -74,11 +74,10 @@ def parse_event(body: bytes, *, message_id: str | None = None) -> BookingEvent:
         op = SetSeats(tour_id, seats)
     else:
         op = AddSeats(tour_id, _whole(payload, "seatsDelta"))
+    name = "eventId" if "eventId" in payload else "the AMQP message_id"
     event_id = payload.get("eventId", message_id)
     if event_id is not None and (
         not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID
     ):
-        raise InvalidEvent(
-            "bad_type", f"eventId must be a string of 1 to {MAX_EVENT_ID} characters"
-        )
+        raise InvalidEvent("bad_type", f"{name} must be a string of 1 to {MAX_EVENT_ID} characters")
     return BookingEvent(op, event_id)

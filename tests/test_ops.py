@@ -75,6 +75,8 @@ def test_events_parse_into_operations() -> None:
         (b'{"tourId": "tour_paris", "seatsDelta": 1, "eventId": 5}', "bad_type"),
         (b'{"tourId": "tour_paris", "seatsDelta": 1, "eventId": ""}', "bad_type"),
         (b" " * (MAX_EVENT_BYTES + 1), "too_large"),
+        (b"1" * 5000, "bad_json"),  # past Python's digits limit
+        (b"[" * 5000 + b"]" * 5000, "bad_json"),  # past its nesting limit
     ],
 )
 def test_malformed_events_say_what_is_wrong(body: bytes, reason: str) -> None:
