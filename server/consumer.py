@@ -16,6 +16,7 @@ is robust: it comes back, with its queue and consumer, when the broker restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +38,7 @@ REASON_HEADER = "x-tourpanel-reason"
 ERROR_HEADER = "x-tourpanel-error"
 PREFETCH = 16
 RETRY = (0.2, 0.5, 1.0, 2.0, 5.0)
+STOP_TIMEOUT = 10.0  # seconds the event being applied has to finish at shutdown
 
 Apply = Callable[[SeatOp, "str | None"], Awaitable[bool]]
 
@@ -61,6 +63,8 @@ class Consumer:
         self._channel: Any = None
         self._lock = asyncio.Lock()  # one event at a time, in the order they came
         self._stopping = False
+        self._queue: Any = None
+        self._tag: str | None = None
 
     async def start(self) -> None:
         """Connect and start consuming; raises with advice if the broker cannot be reached."""
@@ -81,7 +85,8 @@ class Consumer:
         queue = await self._channel.declare_queue(self.queue, durable=True)
         await self._channel.declare_queue(self.dead_letter, durable=True)
         await queue.bind(exchange, routing_key="#")
-        await queue.consume(self._on_message)
+        self._queue = queue
+        self._tag = await queue.consume(self._on_message)
         self.connected = True
         log.info(
             "consuming booking events from %s: exchange %s, queue %s (rejected ones to %s)",
@@ -92,7 +97,19 @@ class Consumer:
         )
 
     async def stop(self) -> None:
+        """Take no more events, let the one being applied finish, then disconnect.
+
+        Events received but not yet applied stay unacknowledged: the broker gives
+        them to another consumer once this connection closes.
+        """
         self._stopping = True
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):  # the broker may be gone already
+                await self._queue.cancel(self._tag)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                async with self._lock:
+                    pass
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -124,6 +141,8 @@ class Consumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         async with self._lock:
+            if self._stopping:
+                return  # left unacknowledged: redelivered once this connection closes
             self.counts["consumed"] += 1
             try:
                 event = parse_event(message.body, message_id=message.message_id)

@@ -45,6 +45,7 @@ log = logging.getLogger("tourpanel.server")
 READ_BLOCK_MS = 1000
 BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 START_TIMEOUT = 10.0  # seconds to reach Redis at start before giving up
+STOP_TIMEOUT = READ_BLOCK_MS / 1000 + 6.0  # a blocking read, then a socket timeout
 LOST_HISTORY = "the feed's shared history was lost; reconnect for a fresh snapshot"
 
 
@@ -90,6 +91,7 @@ class Replica:
         self.read_lag_ms: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._resyncing: set[str] = set()
+        self._stop = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -116,12 +118,17 @@ class Replica:
         self._tasks.append(asyncio.create_task(self._read(), name="stream-reader"))
 
     async def stop(self) -> None:
-        """Stop, and hand the leases over at once rather than when they expire."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop, and hand the leases over at once rather than when they expire.
+
+        The loops are asked to stop, not cancelled: cancelling redis-py commands in
+        flight on a shared pool can leave a task waiting forever (redis/redis-py#2665
+        and its kin), and a blocking read ends within ``READ_BLOCK_MS`` anyway.
+        """
+        self._stop.set()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:  # a command that never answers: last resort
+                task.cancel()
         self._tasks = []
         for name, role in self.roles.items():
             if role.token:
@@ -130,6 +137,11 @@ class Replica:
                 log.info("%s feed: lease released", name)
                 role.token = ""
         await self.shared.close()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the replica is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -157,10 +169,10 @@ class Replica:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
         role = self.roles[name]
-        while True:
+        while not self._stop.is_set():
             deadline = max(deadline + interval, loop.time())
-            await asyncio.sleep(deadline - loop.time())
-            if not role.leading():
+            await self._pause(deadline - loop.time())
+            if self._stop.is_set() or not role.leading():
                 continue
             feed = self.host.feeds[name]
             try:
@@ -189,13 +201,13 @@ class Replica:
         role = self.roles[name]
         lease_ms = int(self.lease * 1000)
         failures = 0
-        while True:
+        while not self._stop.is_set():
             asked = time.monotonic()
             try:
                 answer = await self.shared.beat(name, self.instance, role.token, lease_ms)
             except RedisError as exc:
                 self._set_connected(False, exc)
-                await asyncio.sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                await self._pause(BACKOFF[min(failures, len(BACKOFF) - 1)])
                 failures += 1
                 continue
             failures = 0
@@ -215,19 +227,19 @@ class Replica:
                 await self._resync(name)
             role.behind = max(0, answer.last_seq - store.last_seq)
             # A leader renews well within its lease; a follower looks often to take over.
-            await asyncio.sleep(self.lease / (3 if mine else 6))
+            await self._pause(self.lease / (3 if mine else 6))
 
     # -- reading -----------------------------------------------------------------------
 
     async def _read(self) -> None:
         failures = 0
-        while True:
+        while not self._stop.is_set():
             positions = {name: feed.store.last_seq for name, feed in self.host.feeds.items()}
             try:
                 found = await self.shared.read(positions, block_ms=READ_BLOCK_MS)
             except RedisError as exc:
                 self._set_connected(False, exc)
-                await asyncio.sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                await self._pause(BACKOFF[min(failures, len(BACKOFF) - 1)])
                 failures += 1
                 continue
             failures = 0

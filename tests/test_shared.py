@@ -11,6 +11,7 @@ import json
 import random
 import re
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from tourpanel.server.ops import AddSeats, Op, Rejected, SetSeats, apply
 from tourpanel.server.redis_store import Fenced, RedisStreams
 from tourpanel.server.sim import Sale
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tourpanel.protocol import DEFAULT_TOURS
 
@@ -98,7 +99,11 @@ class Group:
         for server in self.servers:
             if server.proc.poll() is None:
                 server.proc.terminate()
-                server.proc.wait(TIMEOUT)
+                try:
+                    server.proc.wait(TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    server.proc.kill()
+                    raise AssertionError(f"no clean exit:\n{server.rest_of_log()}") from None
         committed = self.committed()
         self.start(1, interval="3600")  # leads, but sends nothing new
         for watcher in watchers:
@@ -147,7 +152,7 @@ class Watcher(threading.Thread):
                 self._follow(url)
             except ConnectionClosed as closed:
                 self.closes.append(closed.rcvd.code if closed.rcvd else None)
-            except OSError:
+            except (OSError, InvalidHandshake):  # a server going away mid-handshake
                 self.stopping.wait(0.05)  # nobody listens there (yet)
             turn += 1
             self.reconnections += 1
