@@ -16,7 +16,7 @@ from tourpanel.server.ops import SetSeats
 from tourpanel.server.sqlite_store import SqliteStore, StoreLocked
 from tourpanel.server.store import Entry
 
-from .conftest import TIMEOUT, greet, open_client, recv_json, send_json
+from .conftest import TIMEOUT, free_port, greet, open_client, recv_json, send_json
 from .services import report_counts
 from .test_process import LISTENING, ServerProcess
 
@@ -167,3 +167,26 @@ def test_a_second_server_on_the_same_file_says_what_to_do(tmp_path: Path) -> Non
         assert "Traceback" not in log
     finally:
         first.close()
+
+
+@pytest.mark.process
+def test_an_unreachable_redis_or_broker_stops_the_server_with_what_to_do(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there
+    (tmp_path / "not-a-dir.txt").write_text("a file, not a folder")
+    no_redis = ServerProcess("--store", f"redis://127.0.0.1:{closed}/0")
+    no_broker = ServerProcess("--amqp", f"amqp://guest:secret@127.0.0.1:{closed}/")
+    no_file = ServerProcess("--store", f"sqlite:///{tmp_path}/not-a-dir.txt/state.db")
+    try:
+        for server, advice in [
+            (no_redis, "cannot reach Redis at redis://127.0.0.1:"),
+            (no_broker, "cannot reach RabbitMQ at amqp://guest:…@127.0.0.1:"),
+            (no_file, "cannot use "),
+        ]:
+            assert server.proc.wait(3 * TIMEOUT) == 1
+            log = server.rest_of_log()
+            assert advice in log
+            assert "Traceback" not in log
+            assert "secret" not in log  # the broker's password is not logged
+    finally:
+        for server in (no_redis, no_broker, no_file):
+            server.close()
