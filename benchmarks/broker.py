@@ -46,6 +46,7 @@ from .scaleout import (
     Instance,
     delete_prefix,
     disconnected,
+    stop_all,
     unique_prefix,
     wait_roles,
 )
@@ -271,8 +272,7 @@ async def run(args: argparse.Namespace, logs: Path) -> list[Result]:
         for transport in transports:
             transport.close()
         await disconnected(instances)
-        for instance in instances:
-            instance.stop()
+        stop_all(instances)
         delete_prefix(args.redis, prefix)
         await delete_names(args.amqp, exchange, queue, dead)
         noteworthy = [line for instance in instances for line in instance.noteworthy()]

@@ -3,12 +3,12 @@
 Starts ``--instances`` ``tourpanel-server tours`` on one Redis key prefix, ticking
 every ``--tours-interval`` with ``--lease``. Each trial: find the leader through
 ``/healthz``, connect a client to a follower, let it receive a few updates, ``kill -9``
-the leader, and time from the kill to the first ``AVAILABILITY_UPDATE`` the client
-receives from the new leader (the first whose server timestamp is later than the
-kill: an update the old leader committed just before dying may still arrive after
-it). The client keeps reading a while, and every ``seq`` it saw across the failover
-is checked: no gap, no duplicate. The killed instance is then restarted (same port)
-for the next trial.
+the leader at a random moment of its renewal cycle, and time from the kill to the
+first ``AVAILABILITY_UPDATE`` the client receives from the new leader (the first whose
+server timestamp is later than the kill: an update the old leader committed just
+before dying may still arrive after it). The client keeps reading a while, and every
+``seq`` it saw across the failover is checked: no gap, no duplicate. The killed
+instance is then restarted (same port) for the next trial.
 
     python -m benchmarks.failover --trials 10
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -33,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from .fanout import LeanClient, Tally, upgrade_request
-from .scaleout import REDIS_URL, SERVER, Instance, delete_prefix, unique_prefix, wait_roles
+from .scaleout import (
+    REDIS_URL,
+    SERVER,
+    Instance,
+    delete_prefix,
+    stop_all,
+    unique_prefix,
+    wait_roles,
+)
 
 UPDATE = b'{"type":"AVAILABILITY_UPDATE"'
 WELCOME = b'{"type":"WELCOME"'
@@ -127,6 +136,10 @@ async def trial(number: int, instances: list[Instance], args: argparse.Namespace
     )
     try:
         await until(lambda: len(updates) >= args.before, 30, "no updates before the kill")
+        # A leader renews every third of its lease: killed at a fixed time after the
+        # previous trial's takeover, it would always die at the same point of that
+        # cycle, and every trial would measure the same remainder of the lease.
+        await asyncio.sleep(random.uniform(0, args.lease / 3))
         killed = time.time()
         victim.kill()
         await until(
@@ -192,8 +205,7 @@ async def run(args: argparse.Namespace, logs: Path) -> list[Trial]:
             print(json.dumps(asdict(result)) if args.json else _describe(result), flush=True)
         return results
     finally:
-        for instance in instances:
-            instance.stop()
+        stop_all(instances)
         delete_prefix(args.redis, prefix)
         for instance in instances:
             for line in instance.noteworthy():

@@ -11,14 +11,16 @@ Three scenarios, measured in the same run against ``tourpanel-server tours``:
     python -m benchmarks.scaleout --clients 5000 --duration 30 --warmup 30
 
 For each: messages delivered, latency p50/p99 (client receive time − the message's
-timestamp, which the leader sets before it commits: the Redis hop is inside it), the
-instances' CPU time per delivered message (summed over every instance process), the
-Redis server's CPU time per delivered message on its own (its pid from ``INFO
-server``, read in ``/proc``), this process's CPU (it plays every client), the p99
-difference from ``memory-1`` of the same round, and the deliveries lost or repeated:
-the clients count updates by ``seq``, and each one committed in the window must reach
-every client once (they keep counting ``--drain`` seconds past it for that). Each
-scenario gets a key prefix of its own, deleted afterwards.
+timestamp, which the leader sets before it commits: the Redis hop is inside it) over
+every delivery and, per tick and instance, to the first client only (the hop and the
+instance's own turn, without the fan-out to the others); the instances' CPU time
+per delivered message (summed over every instance process), the Redis server's CPU
+time per delivered message on its own (its pid from ``INFO server``, read in
+``/proc``), this process's CPU (it plays every client) and the machine's; the p99
+differences from ``memory-1`` of the same round; the deliveries lost or repeated: the
+clients count updates by ``seq``, and each one committed in the window must reach every
+client once (they keep counting ``--drain`` seconds past it for that). Each scenario
+gets a key prefix of its own, deleted afterwards.
 
 ``--tours-interval`` is 0.1 s by default (10 broadcasts a second instead of the
 lesson's one every 5 s): some 300 broadcasts in a 30 s window, enough for a p99 that
@@ -46,8 +48,8 @@ from typing import Any
 
 import redis
 
-from .fanout import LeanClient, Tally, free_port, upgrade_request, wait_listening
-from .procstat import cpu_seconds, percentile, total
+from .fanout import TIMESTAMP, LeanClient, Tally, free_port, upgrade_request, wait_listening
+from .procstat import TICKS, cpu_seconds, percentile, total
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SERVER = f"{sys.executable} -m tourpanel.server"
@@ -62,17 +64,32 @@ class CountingClient(LeanClient):
 
     Every update committed while measuring must reach every client once: the counts
     tell a lost or repeated delivery from one still in flight at the window's edges.
+    ``first`` keeps each update's lowest latency among the clients of one instance (and
+    its timestamp): the time to its first client, before the fan-out to the others adds
+    its own.
     """
 
-    def __init__(self, tally: Tally, request: bytes, seqs: Counter[int]) -> None:
+    def __init__(
+        self,
+        tally: Tally,
+        request: bytes,
+        seqs: Counter[int],
+        first: dict[int, tuple[float, bytes]],
+    ) -> None:
         super().__init__(tally, request)
         self.seqs = seqs
+        self.first = first
 
     def record(self, payload: bytes, received: float) -> None:
         super().record(payload, received)
         if payload.startswith(UPDATE):
             at = payload.find(SEQ) + len(SEQ)
-            self.seqs[int(payload[at : payload.find(b",", at)])] += 1
+            seq = int(payload[at : payload.find(b",", at)])
+            self.seqs[seq] += 1
+            latency = self.tally.latencies[-1]  # the one the fan-out client just took
+            if seq not in self.first or latency < self.first[seq][0]:
+                at = payload.find(TIMESTAMP) + len(TIMESTAMP)
+                self.first[seq] = (latency, payload[at : at + 24])
 
 
 class Instance:
@@ -119,21 +136,25 @@ class Instance:
         self.proc.kill()
         self.proc.wait()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
     def noteworthy(self) -> list[str]:
         """What the server logged at WARNING or above (it runs with ``--log-level WARNING``)."""
         if not self.log.exists():
             return []
         lines = self.log.read_text(errors="replace").splitlines()
         return [f"port {self.port}: {line}" for line in lines if any(w in line for w in NOTEWORTHY)]
+
+
+def stop_all(instances: list[Instance], timeout: float = 15) -> None:
+    """SIGTERM to every instance at once (each takes up to a blocking read to stop), then wait."""
+    running = [i.proc for i in instances if i.proc is not None and i.proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def wait_roles(instances: list[Instance], timeout: float = 15) -> list[str | None]:
@@ -163,6 +184,13 @@ async def disconnected(instances: list[Instance], timeout: float = 10) -> None:
             if time.monotonic() > deadline:
                 return
             await asyncio.sleep(0.05)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (``/proc/stat``: all but idle)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS
 
 
 def unique_prefix(stem: str) -> str:
@@ -212,15 +240,21 @@ class Result:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    first_p50_ms: float  # each tick's first update to the first client of each instance
+    first_p99_ms: float
+    first_p50_ms_by_instance: list[float]  # one client process reads them all: see the docs
     p99_ms_by_instance: list[float]  # the clients of each instance, in --instances order
     cpu_us_per_message: float  # every instance process, summed
     cpu_percent_by_instance: list[float]
     redis_cpu_us_per_message: float | None
     redis_cpu_percent: float | None
     client_cpu_percent: float
+    machine_cpu_percent: float  # every core busy, of 100 × cores (/proc/stat)
+    other_cpu_percent: float  # the machine less the above: other processes, unowned softirq
     connected_after: int  # as the instances count them once measured
     slow_consumers_dropped: int
     p99_minus_reference_ms: float | None = None  # against memory-1 of the same round
+    first_p99_minus_reference_ms: float | None = None
     refused: dict[str, int] = field(default_factory=dict)
     server_log: list[str] = field(default_factory=list)  # WARNING and above, if any
 
@@ -237,13 +271,14 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
     loop = asyncio.get_running_loop()
     tallies = [Tally() for _ in instances]
     seqs: Counter[int] = Counter()
+    firsts: list[dict[int, tuple[float, bytes]]] = [{} for _ in instances]
     transports: list[Any] = []
 
     async def open_one(index: int) -> None:
-        instance, tally = instances[index], tallies[index]
+        instance, tally, first = instances[index], tallies[index], firsts[index]
         request = upgrade_request(f"127.0.0.1:{instance.port}")
         transport, _ = await loop.create_connection(
-            lambda: CountingClient(tally, request, seqs), "127.0.0.1", instance.port
+            lambda: CountingClient(tally, request, seqs, first), "127.0.0.1", instance.port
         )
         transports.append(transport)
 
@@ -265,17 +300,23 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
         gc.freeze()  # as in benchmarks.fanout: no full collection of the clients' heap
         rpid = redis_pid(args.redis) if store == "redis" else None
         pids = [instance.pid for instance in instances]
+        # Counting starts before the seq is asked for: while the answer comes, this
+        # loop goes on reading the clients' sockets, and the next update must be counted
+        # by every client. Latencies are kept from the window's start only.
+        for tally in tallies:
+            tally.counting = True
         seq_before = (await asyncio.to_thread(instances[0].health))["feeds"]["tours"]["seq"]
+        starts = [len(tally.latencies) for tally in tallies]
         cpu_before = [cpu_seconds(pid) for pid in pids]
         redis_before = total(cpu_seconds, [rpid]) if rpid else 0.0
         client_before, started = time.process_time(), time.monotonic()
-        for tally in tallies:
-            tally.counting = True
+        machine_before = machine_cpu_seconds()
         await asyncio.sleep(args.duration)
         seconds = time.monotonic() - started
         cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
         redis_cpu = total(cpu_seconds, [rpid]) - redis_before if rpid else None
         client_cpu = time.process_time() - client_before
+        machine = machine_cpu_seconds() - machine_before
         ends = [len(tally.latencies) for tally in tallies]  # later ones were the drain's
         seq_after = (await asyncio.to_thread(instances[0].health))["feeds"]["tours"]["seq"]
         await asyncio.sleep(args.drain)  # the seqs up to seq_after still on their way
@@ -284,13 +325,18 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
         after = [await asyncio.to_thread(instance.health) for instance in instances]
         roles_after = await wait_roles(instances, timeout=0)
         gc.unfreeze()
-        windows = [tally.latencies[:end] for tally, end in zip(tallies, ends, strict=True)]
+        windows = [
+            tally.latencies[start:end]
+            for tally, start, end in zip(tallies, starts, ends, strict=True)
+        ]
         if roles_after != roles:
             print(f"{name}: roles changed while measuring: {roles} → {roles_after}", flush=True)
         latencies = [ms for window in windows for ms in window]
         delivered = len(latencies)
         connected = sum(t.opened for t in tallies)
         committed = range(seq_before + 1, seq_after + 1)
+        by_tick = [_by_tick(first, committed) for first in firsts]
+        to_first = [ms for ticks in by_tick for ms in ticks]
         refused: dict[str, int] = {}
         for tally in tallies:
             for status, n in tally.refused.items():
@@ -311,12 +357,19 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
             p50_ms=round(percentile(latencies, 50), 2),
             p99_ms=round(percentile(latencies, 99), 2),
             max_ms=round(max(latencies, default=float("nan")), 2),
+            first_p50_ms=round(percentile(to_first, 50), 2),
+            first_p99_ms=round(percentile(to_first, 99), 2),
+            first_p50_ms_by_instance=[round(percentile(ticks, 50), 2) for ticks in by_tick],
             p99_ms_by_instance=[round(percentile(window, 99), 2) for window in windows],
             cpu_us_per_message=_per(sum(cpu), delivered),
             cpu_percent_by_instance=[round(c / seconds * 100, 1) for c in cpu],
             redis_cpu_us_per_message=None if redis_cpu is None else _per(redis_cpu, delivered),
             redis_cpu_percent=None if redis_cpu is None else round(redis_cpu / seconds * 100, 1),
             client_cpu_percent=round(client_cpu / seconds * 100, 1),
+            machine_cpu_percent=round(machine / seconds * 100, 1),
+            other_cpu_percent=round(
+                (machine - sum(cpu) - (redis_cpu or 0.0) - client_cpu) / seconds * 100, 1
+            ),
             connected_after=sum(health["connections"] for health in after),
             slow_consumers_dropped=sum(
                 health["security"]["slowConsumersDropped"] for health in after
@@ -327,8 +380,7 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
         for transport in transports:
             transport.close()
         await disconnected(instances)
-        for instance in instances:
-            instance.stop()
+        stop_all(instances)
         if store == "redis":
             delete_prefix(args.redis, prefix)
         noteworthy = [line for instance in instances for line in instance.noteworthy()]
@@ -336,6 +388,21 @@ async def measure(name: str, round_: int, args: argparse.Namespace, logs: Path) 
             print(f"{name}: server logged: {line}", file=sys.stderr, flush=True)
     result.server_log = noteworthy
     return result
+
+
+def _by_tick(first: dict[int, tuple[float, bytes]], seqs: range) -> list[float]:
+    """The lowest latency of each tick's updates (one timestamp) among ``seqs``.
+
+    A tick is one update, or four when a sale leaves every tour sold out and the
+    refill follows it at once: those go out one after the other, each to every client,
+    and the later ones would measure the fan-out of the first.
+    """
+    ticks: dict[bytes, float] = {}
+    for seq in seqs:
+        if seq in first:
+            latency, stamp = first[seq]
+            ticks[stamp] = min(latency, ticks.get(stamp, latency))
+    return list(ticks.values())
 
 
 def _per(seconds: float, messages: int) -> float:
@@ -402,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = results[name]
                 if name != names[0]:
                     result.p99_minus_reference_ms = round(result.p99_ms - reference.p99_ms, 2)
+                    result.first_p99_minus_reference_ms = round(
+                        result.first_p99_ms - reference.first_p99_ms, 2
+                    )
                 print(json.dumps(asdict(result)) if args.json else _describe(result), flush=True)
     return 0
 
@@ -413,7 +483,8 @@ def _describe(r: Result) -> str:
         else ""
     )
     versus = (
-        f"; p99 {r.p99_minus_reference_ms:+} ms against the reference"
+        f"; p99 {r.p99_minus_reference_ms:+} ms against the reference "
+        f"(to the first client {r.first_p99_minus_reference_ms:+} ms)"
         if r.p99_minus_reference_ms is not None
         else ""
     )
@@ -424,9 +495,12 @@ def _describe(r: Result) -> str:
         f"{r.delivered} messages delivered ({r.lost} lost, {r.duplicated} duplicated); "
         f"latency p50 {r.p50_ms} ms, "
         f"p99 {r.p99_ms} ms (by instance {r.p99_ms_by_instance}), max {r.max_ms} ms; "
+        f"to the first client p50 {r.first_p50_ms} ms (by instance "
+        f"{r.first_p50_ms_by_instance}), p99 {r.first_p99_ms} ms; "
         f"instances {r.cpu_us_per_message} µs/message "
         f"({' + '.join(str(c) for c in r.cpu_percent_by_instance)} % of a core){redis_part}; "
-        f"clients {r.client_cpu_percent} % of a core{versus}"
+        f"clients {r.client_cpu_percent} % of a core; machine {r.machine_cpu_percent} % "
+        f"({r.other_cpu_percent} % not ours){versus}"
         + (f"; REFUSED {refused}" if refused else "")
         + (
             f"; {r.connected_after} CONNECTED AFTER, {r.slow_consumers_dropped} DROPPED AS SLOW"
