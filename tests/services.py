@@ -16,12 +16,16 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from .conftest import ROOT, TIMEOUT, free_port, wait_until
+
+T = TypeVar("T")
 
 REDIS_URL = os.environ.get("TOURPANEL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("TOURPANEL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
@@ -98,6 +102,11 @@ def report_counts(test: str, **counts: Any) -> None:
         out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {test} {json.dumps(counts)}\n")
 
 
-def run(coro: Any) -> Any:
-    """Run a coroutine to completion from a synchronous test."""
-    return asyncio.run(coro)
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from a synchronous test, on a thread of its own.
+
+    Not ``asyncio.run`` on the test's thread: Playwright's sync API (the browser
+    tests' session fixture) keeps an event loop running there.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="test-asyncio") as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -25,7 +25,7 @@ import pytest
 from websockets.sync.client import ClientConnection
 
 from .conftest import TIMEOUT, greet, open_client, wait_until
-from .services import AMQP_URL, REDIS_URL, need_rabbitmq, report_counts, unique
+from .services import AMQP_URL, REDIS_URL, need_rabbitmq, report_counts, run, unique
 from .test_process import LISTENING, ServerProcess
 
 pytestmark = [pytest.mark.services, pytest.mark.process]
@@ -101,7 +101,7 @@ def publish(
         )
         for i, event in enumerate(events)
     ]
-    asyncio.run(_publish(names, rows))
+    run(_publish(names, rows))
 
 
 async def _read_dead_letters(names: Names) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -143,7 +143,7 @@ def broker() -> Iterator[Names]:
     stem = unique("broker")
     names = Names(f"{stem}.exchange", f"{stem}.queue", f"{stem}.dead")
     yield names
-    asyncio.run(_delete(names))
+    run(_delete(names))
 
 
 @pytest.fixture
@@ -487,7 +487,7 @@ def test_malformed_events_are_dead_lettered_with_their_reason(
     )
     assert counts["connected"], "the consumer is still up"
 
-    dead = asyncio.run(_read_dead_letters(broker))
+    dead = run(_read_dead_letters(broker))
     by_label = {text_headers(message)["x-test-label"]: message for message in dead}
     assert sorted(by_label) == sorted(labels), "each rejected event is dead-lettered once"
     assert len(dead) == len(BAD_EVENTS)
@@ -606,5 +606,5 @@ def test_event_json_cannot_read_is_dead_lettered(
     wait_until(lambda: total([port], "applied") == 1)
     # One event at a time, in order: the first was done with before the second applied.
     assert total([port], "deadLettered") == 1
-    (dead,) = asyncio.run(_read_dead_letters(broker))
+    (dead,) = run(_read_dead_letters(broker))
     assert text_headers(dead).get("x-tourpanel-reason") == "bad_json"

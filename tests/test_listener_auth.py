@@ -510,7 +510,8 @@ def test_the_feed_server_refusals_reach_the_status(
 def test_a_token_expiring_on_the_feed_server_is_closed_then_refused(
     secured: ServerThread, listen: Callable[..., FeedListener]
 ) -> None:
-    listener = listen(secured.url("random"), token=minted(ttl=1))
+    # exp is whole seconds: a ttl of 2 leaves 1 to 2 s (a ttl of 1 could leave none).
+    listener = listen(secured.url("random"), token=minted(ttl=2))
     wait_until(lambda: listener.stats().status is Status.CONNECTED)
     closed = refused(listener)  # the server closes it with 1008 once the token expires
     assert closed.refusal is not None

@@ -37,6 +37,7 @@ from .services import (
     need_redis,
     redis_delete,
     report_counts,
+    run,
     unique,
 )
 from .test_process import LISTENING, ServerProcess
@@ -321,7 +322,7 @@ def test_a_write_under_a_lost_lease_is_fenced(redis_prefix: str) -> None:
         await a.close()
         await b.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill-9"])
@@ -424,7 +425,7 @@ async def _commit_all(
 
 def test_concurrent_decrements_never_go_below_zero_and_none_is_lost(redis_prefix: str) -> None:
     ops: list[Op] = [AddSeats("tour_paris", -1) for _ in range(50)]
-    seqs, rejected, stream = asyncio.run(_commit_all(redis_prefix, ops, writers=5))
+    seqs, rejected, stream = run(_commit_all(redis_prefix, ops, writers=5))
     assert len(seqs) == CAPACITY["tour_paris"]  # every seat sold once
     assert rejected == 50 - CAPACITY["tour_paris"]
     values = [int(fields["v"]) for _, fields in stream]
@@ -437,7 +438,7 @@ def test_concurrent_bookings_and_sales_lose_no_update(redis_prefix: str) -> None
         rng.choice([AddSeats("tour_london", d) for d in (-1, 1)] + [Sale("tour_london", 1)])
         for _ in range(300)
     ]
-    seqs, rejected, stream = asyncio.run(_commit_all(redis_prefix, ops, writers=6))
+    seqs, rejected, stream = run(_commit_all(redis_prefix, ops, writers=6))
     assert sorted(seqs) == list(range(1, len(seqs) + 1))  # one seq each, none twice
     seats = CAPACITY["tour_london"]
     for _, fields in stream:  # each step is one seat away from the one before
@@ -465,7 +466,7 @@ def test_any_interleaving_of_sales_and_bookings_follows_the_python_rules(ops: li
     need_redis()
     prefix = unique("prop")
     try:
-        outcome = asyncio.run(_apply_in_order(prefix, ops))
+        outcome = run(_apply_in_order(prefix, ops))
     finally:
         redis_delete(REDIS_URL, prefix)
     model = dict(CAPACITY)
