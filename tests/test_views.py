@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from bokeh.document import Document
+from bokeh.model import DataModel
 from bokeh.models import ColumnDataSource
 from panel.models import HTML
 from pyviz_comms import Comm
@@ -87,7 +88,10 @@ def render(view: Any) -> Any:
 
 
 def html_text(root: Any) -> str:
-    return " ".join(html.unescape(model.text) for model in root.select({"type": HTML}))
+    """The markup of every HTML pane and every LiveMarkup (its data model holds ``html``)."""
+    panes = [model.text for model in root.select({"type": HTML})]
+    markup = [model.html for model in root.select({"type": DataModel}) if hasattr(model, "html")]
+    return " ".join(html.unescape(text) for text in panes + markup)
 
 
 def test_tour_cards_wait_then_show_each_tour_coloured(buffer: FeedBuffer) -> None:

@@ -22,6 +22,7 @@ from ..beat import Beat
 from ..buffer import FeedBuffer, Row
 from ..defaults import FLUSH_MS, FLUSH_MS_MIN
 from ..labels import LABELS, Labels
+from .markup import LiveMarkup
 
 __all__ = ["CSS", "FeedView", "LiveView"]
 
@@ -31,9 +32,9 @@ CSS = files("tourpanel.views").joinpath("views.css").read_text(encoding="utf-8")
 """The views' stylesheet (``views.css``, shipped as package data)."""
 
 
-def html_pane(text: str, **params: Any) -> pn.pane.HTML:
-    """An HTML pane styled with the views' stylesheet."""
-    return pn.pane.HTML(text, stylesheets=[CSS], sizing_mode="stretch_width", **params)
+def html_pane(text: str, **params: Any) -> LiveMarkup:
+    """Markup styled with the views' stylesheet, changed by setting its ``html``."""
+    return LiveMarkup(html=text, stylesheets=[CSS], sizing_mode="stretch_width", **params)
 
 
 def waiting(text: str) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import panel as pn
-
 from ..buffer import Row
 from ..protocol import Kind
 from ..summaries import availability_level, local_time
 from .base import FeedView, html_pane, waiting
+from .markup import LiveMarkup
 
 __all__ = ["TOUR_KINDS", "TourCards"]
 
@@ -40,7 +39,7 @@ class TourCards(FeedView):
                 self._tours[tour_id] = (name, seats, str(row.get("timestamp", "")))
                 changed = True
         if changed:
-            self._pane.object = self._render()
+            self._pane.html = self._render()
 
     def _render(self) -> str:
         if not self._tours:
@@ -59,5 +58,5 @@ class TourCards(FeedView):
             )
         return f'<div class="tp-cards">{"".join(cards)}</div>'
 
-    def __panel__(self) -> pn.pane.HTML:
+    def __panel__(self) -> LiveMarkup:
         return self._pane

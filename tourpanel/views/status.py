@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import panel as pn
 import param
 
 from ..labels import Labels
 from ..stats import FeedStats, Refusal, Status
 from ..summaries import RateMeter, message_age
 from .base import FeedView, LiveView, html_pane
+from .markup import LiveMarkup
 
 __all__ = ["FeedStatus", "refusal_text"]
 
@@ -58,8 +58,8 @@ class FeedStatus(LiveView):
         if states != self._shown or self.beat.due(self._refreshed, now, self.refresh_period):
             self._shown, self._refreshed = states, now
             text = self._render(now)
-            if text != self._pane.object:
-                self._pane.object = text
+            if text != self._pane.html:
+                self._pane.html = text
         return 0
 
     def _render(self, now: float) -> str:
@@ -116,7 +116,7 @@ class FeedStatus(LiveView):
             return self.labels.stale.format(seconds=f"{max(0.0, silent):.0f}")
         return str(getattr(self.labels, stats.status.value))
 
-    def __panel__(self) -> pn.pane.HTML:
+    def __panel__(self) -> LiveMarkup:
         return self._pane
 
 
