@@ -22,7 +22,7 @@ from .feeds import Delivery, Feed, RandomFeed, TourFeed
 from .ops import SeatOp
 from .settings import Settings
 from .store import MemoryStore
-from .stores import open_local, store_kind
+from .stores import open_local, sqlite_path, store_kind
 
 __all__ = ["Engine"]
 
@@ -135,7 +135,12 @@ class Engine:
 
     def health(self) -> dict[str, Any]:
         """The store's and the broker's parts of ``/healthz``."""
-        store = self.replica.health() if self.replica else {"kind": store_kind(self.settings.store)}
+        url = self.settings.store
+        store: dict[str, Any] = {"kind": store_kind(url)}
+        if self.replica is not None:
+            store = self.replica.health()
+        elif store["kind"] == "sqlite":
+            store["path"] = str(sqlite_path(url).resolve())
         return {"store": store, "broker": None if self.consumer is None else self.consumer.health()}
 
     def degraded(self) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,8 @@ def _updates_until(ws: Any, seq: int) -> list[dict[str, Any]]:
 def test_a_client_resumes_across_a_restart_with_exactly_what_it_missed(
     tmp_path: Path, how: str
 ) -> None:
-    store = f"sqlite:///{tmp_path / 'state.db'}"
+    db = (tmp_path / "state.db").resolve()
+    store = f"sqlite:///{db}"
     args = ("tours", "--store", store, "--tours-interval", "0.02")
     server = ServerProcess(*args)
     try:
@@ -120,6 +123,8 @@ def test_a_client_resumes_across_a_restart_with_exactly_what_it_missed(
         port = restarted.wait_for(LISTENING)[1]
         with open_client(f"ws://127.0.0.1:{port}/") as back:
             welcome = recv_json(back)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as reply:
+                assert json.load(reply)["store"] == {"kind": "sqlite", "path": str(db)}
             assert welcome["epoch"] == epoch  # the same history: no snapshot needed
             assert welcome["seq"] == last_broadcast  # nothing that was broadcast is lost
             [recv_json(back) for _ in range(3)]  # INITIAL_STATE per tour
