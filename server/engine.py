@@ -24,7 +24,7 @@ from .settings import Settings
 from .store import MemoryStore
 from .stores import open_local, sqlite_path, store_kind
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "cancel_all"]
 
 log = logging.getLogger("tourpanel.server")
 
@@ -34,6 +34,16 @@ _FEED_TYPES: dict[str, type[Feed[Any]]] = {"random": RandomFeed, "tours": TourFe
 
 Deliver = Callable[[str, Iterable[Delivery[Any]]], None]
 CloseFeed = Callable[[str, CloseCode, str], None]
+
+
+async def cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _rng(seed: str | None, feed: str) -> random.Random:
@@ -100,11 +110,7 @@ class Engine:
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
-        for task in self._tickers:
-            task.cancel()
-        for task in self._tickers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tickers)
         self._tickers = []
         if self.replica is not None:
             await self.replica.stop()

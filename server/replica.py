@@ -138,6 +138,12 @@ class Replica:
                 role.token = ""
         await self.shared.close()
 
+    async def _backoff(self, exc: RedisError, failures: int) -> int:
+        """Note Redis away and wait as long as ``failures`` in a row ask; their new count."""
+        self._set_connected(False, exc)
+        await self._pause(BACKOFF[min(failures, len(BACKOFF) - 1)])
+        return failures + 1
+
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if the replica is stopping."""
         with contextlib.suppress(TimeoutError):
@@ -206,9 +212,7 @@ class Replica:
             try:
                 answer = await self.shared.beat(name, self.instance, role.token, lease_ms)
             except RedisError as exc:
-                self._set_connected(False, exc)
-                await self._pause(BACKOFF[min(failures, len(BACKOFF) - 1)])
-                failures += 1
+                failures = await self._backoff(exc, failures)
                 continue
             failures = 0
             self._set_connected(True)
@@ -238,9 +242,7 @@ class Replica:
             try:
                 found = await self.shared.read(positions, block_ms=READ_BLOCK_MS)
             except RedisError as exc:
-                self._set_connected(False, exc)
-                await self._pause(BACKOFF[min(failures, len(BACKOFF) - 1)])
-                failures += 1
+                failures = await self._backoff(exc, failures)
                 continue
             failures = 0
             self._set_connected(True)

@@ -10,7 +10,6 @@ its replies and the broadcasts it receives never interleave out of order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from websockets.http11 import Request, Response
 from tourpanel import protocol as p
 
 from .connection import Connection
-from .engine import Engine
+from .engine import Engine, cancel_all
 from .feeds import Delivery, Feed
 from .frames import fan_out, text_frame, write
 from .heartbeat import Heartbeat
@@ -122,11 +121,7 @@ class FeedServer:
         Each client has ``close_timeout`` to answer the close frame before it is cut off.
         """
         await self.engine.stop()
-        for task in self._tickers:
-            task.cancel()
-        for task in self._tickers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tickers)
         self._tickers = []
         self._heartbeat = None
         if self._server is not None:
