@@ -160,12 +160,16 @@ class Consumer:
                 except Rejected as exc:
                     await self._reject(message, exc.reason, str(exc))
                     return
-                except Exception as exc:  # the store is unreachable: keep the event, retry
+                except Unavailable as exc:  # the store is unreachable: keep the event, retry
                     if failures == 0:
                         log.warning("booking event not stored yet (%s); retrying", exc)
                     await asyncio.sleep(RETRY[min(failures, len(RETRY) - 1)])
                     failures += 1
                     continue
+                except Exception as exc:  # a bug of ours must not hold the queue up either
+                    log.exception("could not apply a booking event")
+                    await self._reject(message, "internal_error", f"could not apply: {exc!r}")
+                    return
                 self.counts["applied" if applied else "duplicates"] += 1
                 await message.ack()
                 return

@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from websockets.frames import CloseCode
 
+from .errors import Unavailable
 from .feeds import Delivery, Feed, RandomFeed, TourFeed
 from .ops import SeatOp
 from .settings import Settings
-from .store import MemoryStore
 from .stores import open_local, sqlite_path, store_kind
 
 __all__ = ["Engine", "cancel_all"]
@@ -59,10 +60,8 @@ class Engine:
         self.shared = store_kind(settings.store) == "redis"
         self.feeds: dict[str, Feed[Any]] = {
             name: _FEED_TYPES[name](
-                # With Redis, a mirror that the replica fills from the shared state.
-                store=MemoryStore(history=settings.history)
-                if self.shared
-                else open_local(settings.store, name, history=settings.history),
+                # With Redis, a MemoryStore: the mirror the replica fills.
+                store=open_local(settings.store, name, history=settings.history),
                 rng=_rng(settings.seed, name),
                 max_subscriptions=settings.max_subscriptions,
             )
@@ -129,14 +128,19 @@ class Engine:
     async def apply_event(self, op: SeatOp, event_id: str | None) -> bool:
         """Apply a booking event to the tours; ``False`` if ``event_id`` was applied before.
 
-        Raises :class:`~tourpanel.server.ops.Rejected` for an event that cannot apply.
+        Raises :class:`~tourpanel.server.ops.Rejected` for an event that cannot apply, and
+        :class:`Unavailable` when the store cannot be written now (retry later).
         """
         if self.replica is not None:
             return bool(await self.replica.commit("tours", op, event_id=event_id))
         feed = self.feeds["tours"]
-        if event_id is not None and feed.store.has_event(event_id):
-            return False
-        self.deliver("tours", feed.commit([op], event_id=event_id))
+        try:
+            if event_id is not None and feed.store.has_event(event_id):
+                return False
+            deliveries = feed.commit([op], event_id=event_id)
+        except sqlite3.Error as exc:  # a full disk, a file locked by another program
+            raise Unavailable(f"the SQLite store: {exc}") from exc
+        self.deliver("tours", deliveries)
         return True
 
     def health(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The one error a server raises when it cannot start on what it was told to use."""
+"""The one error for a store or broker the server cannot use: at start (it stops), or
+for a while (a booking event waits and is retried)."""
 
 from __future__ import annotations
 
@@ -6,4 +7,4 @@ __all__ = ["Unavailable"]
 
 
 class Unavailable(RuntimeError):
-    """A store or broker named in the settings cannot be used; the message says what to do."""
+    """A store or broker named in the settings cannot be used; the message says which."""

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .ops import AddSeats, SeatOp, SetSeats
+from .ops import AddSeats, Rejected, SeatOp, SetSeats
 
 __all__ = ["MAX_EVENT_BYTES", "BookingEvent", "InvalidEvent", "parse_event"]
 
@@ -24,12 +24,8 @@ EXAMPLE = (
 )
 
 
-class InvalidEvent(ValueError):
-    """An event that can never apply; ``reason`` is a short code for the dead-letter header."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class InvalidEvent(Rejected):
+    """An event that can never apply, whatever the seats; ``reason`` goes in its dead letter."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ class Feed(Generic[C]):
 
     name: str = ""
     welcome_text: str = ""
+    tours: tuple[Tour, ...] = ()  # what the seat operations apply to (none: no seats)
 
     def __init__(
         self,
@@ -141,16 +142,17 @@ class Feed(Generic[C]):
                 records.append(Record(seq, topic, value, stamp, reset))
                 if topic is not None:
                     seats[topic] = value
+        return self.keep(records, event_id=event_id)
+
+    def keep(self, records: list[Record], *, event_id: str | None = None) -> list[Delivery[C]]:
+        """Encode ``records`` once, store them, and return them to deliver.
+
+        :meth:`commit` numbers them here; with Redis they were committed elsewhere.
+        """
         entries = [Entry(r.seq, r.topic, self.render(r)) for r in records]
         changed = {r.topic: r.value for r in records if r.topic is not None}
         self.store.record(entries, changed, event_id=event_id)
         return [Delivery(self.registry.recipients(e.topic), e.text) for e in entries]
-
-    def follow(self, record: Record) -> Delivery[C]:
-        """Keep and deliver a change committed elsewhere (another instance, via Redis)."""
-        entry = Entry(record.seq, record.topic, self.render(record))
-        self.store.record([entry], {} if record.topic is None else {record.topic: record.value})
-        return Delivery(self.registry.recipients(entry.topic), entry.text)
 
     def state(self, stamp: str, conn: C | None = None) -> list[str]:
         """Messages that bring ``conn`` up to date (empty for a stateless feed)."""

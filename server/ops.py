@@ -17,7 +17,18 @@ from tourpanel.protocol import Tour
 
 from .sim import Sale, SeatChange, apply_sale
 
-__all__ = ["AddSeats", "Draw", "Op", "Record", "Rejected", "SeatOp", "SetSeats", "apply"]
+__all__ = [
+    "AddSeats",
+    "Draw",
+    "Op",
+    "Record",
+    "Rejected",
+    "SeatOp",
+    "SetSeats",
+    "apply",
+    "out_of_range",
+    "unknown_tour",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +88,26 @@ def apply(op: SeatOp, seats: Mapping[str, int], tours: tuple[Tour, ...]) -> list
     A sale sells what is left at most (the simulation's rule); a booking system's
     count that would leave the tour outside ``[0, capacity]`` is refused whole.
     """
-    by_id = {tour.id: tour for tour in tours}
-    tour = by_id.get(op.tour_id)
+    tour = next((t for t in tours if t.id == op.tour_id), None)
     if tour is None:
-        raise Rejected(
-            "unknown_tour", f"unknown tour {op.tour_id!r}; known tours: {', '.join(by_id)}"
-        )
+        raise unknown_tour(op.tour_id, tours)
     if isinstance(op, Sale):
         return apply_sale(op, seats, tours)
     now = seats[tour.id]
     after = op.seats if isinstance(op, SetSeats) else now + op.delta
     if not 0 <= after <= tour.capacity:
-        raise Rejected(
-            "out_of_range",
-            f"{tour.id} would have {after} seats; it has {now} of {tour.capacity}",
-        )
+        raise out_of_range(tour.id, after=after, now=now, capacity=tour.capacity)
     return [SeatChange(tour.id, after)]
+
+
+def unknown_tour(tour_id: str, tours: tuple[Tour, ...]) -> Rejected:
+    known = ", ".join(tour.id for tour in tours)
+    return Rejected("unknown_tour", f"unknown tour {tour_id!r}; known tours: {known}")
+
+
+def out_of_range(
+    tour_id: str, *, after: int | str, now: int | str, capacity: int | str
+) -> Rejected:
+    return Rejected(
+        "out_of_range", f"{tour_id} would have {after} seats; it has {now} of {capacity}"
+    )

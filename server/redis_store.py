@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 
 from tourpanel.protocol import Tour
 
-from .ops import AddSeats, Draw, Op, Record, Rejected, SetSeats
+from .ops import AddSeats, Draw, Op, Record, SetSeats, out_of_range, unknown_tour
 from .sim import Sale
 
 __all__ = ["EVENT_TTL", "EpochLost", "FeedState", "Fenced", "Lease", "RedisStreams"]
@@ -35,13 +35,15 @@ __all__ = ["EVENT_TTL", "EpochLost", "FeedState", "Fenced", "Lease", "RedisStrea
 EVENT_TTL = 7 * 24 * 3600  # seconds a booking event id is remembered
 
 _OPEN = """
--- KEYS: epoch, seq, seats, stream. ARGV: new epoch, then tour ids and capacities.
+-- KEYS: epoch, seq, seats, stream. ARGV: new epoch, entries wanted, then tour ids and
+-- capacities. One snapshot: the seats and the newest entries as of the same seq.
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 end
-for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 3, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) or '0',
-        redis.call('HGETALL', KEYS[3])}
+        redis.call('HGETALL', KEYS[3]),
+        redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', ARGV[2])}
 """
 
 _COMMIT = """
@@ -192,15 +194,15 @@ class RedisStreams:
         """The feed's state, created with ``epoch`` and full tours if Redis has none."""
         k = self.key
         capacities = [str(x) for tour in tours for x in (tour.id, tour.capacity)]
-        got, seq, seats = await self._open(
+        got, seq, seats, newest = await self._open(
             keys=[k(feed, "epoch"), k(feed, "seq"), k(feed, "seats"), k(feed, "stream")],
-            args=[epoch, *capacities],
+            args=[epoch, max(1, self.history), *capacities],
         )
-        last = int(seq)
-        newest: Any = await self.redis.xrevrange(k(feed, "stream"), count=self.history)
-        entries = [_record(i, f) for i, f in reversed(newest)]
+        # A script returns each entry's fields as a flat list: name, value, name, value…
+        entries = [_record(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in newest]
+        entries.reverse()
         pairs = dict(zip(seats[::2], seats[1::2], strict=True))
-        return FeedState(got, last, {t: int(n) for t, n in pairs.items()}, entries)
+        return FeedState(got, int(seq), {t: int(n) for t, n in pairs.items()}, entries)
 
     async def beat(self, feed: str, instance: str, token: str, lease_ms: int) -> Lease:
         """Renew ``token``'s lease, or take the lease if it is free."""
@@ -245,15 +247,11 @@ class RedisStreams:
             raise Fenced(f"the {feed} feed's lease is held by another instance")
         if status == "epoch":
             raise EpochLost(f"Redis no longer holds the {feed} feed's history {epoch}")
+        tour_id = getattr(op, "tour_id", "")
         if status == "out_of_range":
-            now, after, capacity = rest
-            tour_id = getattr(op, "tour_id", "")
-            message = f"{tour_id} would have {after} seats; it has {now} of {capacity}"
-            raise Rejected("out_of_range", message)
-        known = ", ".join(tour.id for tour in tours)
-        raise Rejected(
-            "unknown_tour", f"unknown tour {getattr(op, 'tour_id', '')!r}; known: {known}"
-        )
+            now, after, capacity = rest  # as Lua wrote them (1e+30 stays readable)
+            raise out_of_range(tour_id, after=after, now=now, capacity=capacity)
+        raise unknown_tour(tour_id, tours)
 
     async def read(
         self, positions: Mapping[str, int], *, block_ms: int, count: int = 1000
@@ -263,7 +261,7 @@ class RedisStreams:
             self.key(feed, "stream"): f"{seq}-0" for feed, seq in positions.items()
         }
         by_key = {self.key(feed, "stream"): feed for feed in positions}
-        answer: Any = await self.redis.xread(dict(streams), count=count, block=block_ms)
+        answer: Any = await self.redis.xread(streams, count=count, block=block_ms)
         found: dict[str, list[Record]] = {}
         for key, items in answer or []:
             found[by_key[key]] = [_record(i, f) for i, f in items]

@@ -22,7 +22,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,8 +32,8 @@ from websockets.frames import CloseCode
 from tourpanel import protocol as p
 
 from .errors import Unavailable
-from .feeds import Delivery, Feed, TourFeed
-from .ops import Op
+from .feeds import Delivery, Feed
+from .ops import Op, Record
 from .redact import redact_url
 from .redis_store import EpochLost, Fenced, RedisStreams
 from .store import Entry, MemoryStore, new_epoch
@@ -72,10 +72,6 @@ class _Role:
 
     def leading(self) -> bool:
         return bool(self.token) and time.monotonic() < self.until
-
-
-def _tours(feed: Feed[Any]) -> tuple[p.Tour, ...]:
-    return feed.tours if isinstance(feed, TourFeed) else ()
 
 
 class Replica:
@@ -154,20 +150,26 @@ class Replica:
     async def commit(self, name: str, op: Op, *, event_id: str | None = None) -> bool:
         """Apply a booking event's ``op`` (from any instance); ``False`` if already applied.
 
-        Raises :class:`~tourpanel.server.ops.Rejected`, or ``RedisError`` when Redis is
-        unreachable (nothing was applied then).
+        Raises :class:`~tourpanel.server.ops.Rejected`, or :class:`Unavailable` when
+        Redis is unreachable (nothing was applied then).
         """
         feed = self.host.feeds[name]
         stamp = p.format_timestamp(feed.clock())
+
+        def attempt() -> Awaitable[list[int] | None]:
+            epoch = feed.store.epoch  # read anew: a resync changes it
+            return self.shared.commit(
+                name, op, epoch=epoch, stamp=stamp, tours=feed.tours, event_id=event_id
+            )
+
         try:
-            seqs = await self.shared.commit(
-                name, op, epoch=feed.store.epoch, stamp=stamp, tours=_tours(feed), event_id=event_id
-            )
-        except EpochLost:
-            await self._resync(name)
-            seqs = await self.shared.commit(
-                name, op, epoch=feed.store.epoch, stamp=stamp, tours=_tours(feed), event_id=event_id
-            )
+            try:
+                seqs = await attempt()
+            except EpochLost:
+                await self._resync(name)
+                seqs = await attempt()
+        except RedisError as exc:
+            raise Unavailable(f"Redis at {redact_url(self.shared.url)}: {exc}") from exc
         return seqs is not None
 
     async def _simulate(self, name: str) -> None:
@@ -188,7 +190,7 @@ class Replica:
                         op,
                         epoch=feed.store.epoch,
                         stamp=p.format_timestamp(feed.clock()),
-                        tours=_tours(feed),
+                        tours=feed.tours,
                         token=role.token,
                     )
             except Fenced:
@@ -218,7 +220,9 @@ class Replica:
             self._set_connected(True)
             mine = answer.token.startswith(f"{self.instance}:")
             if mine and not role.token:
-                log.info("%s feed: this instance leads (term %s)", name, _term(answer.token))
+                log.info(
+                    "%s feed: this instance leads (term %s)", name, answer.token.rsplit(":", 1)[-1]
+                )
             elif role.token and not mine:
                 log.warning("%s feed: lease lost to %s; following", name, answer.token)
             elif answer.token != role.leader and not mine:
@@ -247,36 +251,46 @@ class Replica:
             failures = 0
             self._set_connected(True)
             for name, records in found.items():
-                feed = self.host.feeds[name]
-                for record in records:
-                    if record.epoch != feed.store.epoch:
-                        await self._resync(name)  # Redis was wiped and began a new history
-                        break
-                    if record.seq <= feed.store.last_seq:
-                        continue  # read twice around a resync
-                    if record.seq != feed.store.last_seq + 1:
-                        log.warning(
-                            "%s feed: Redis no longer holds seq %d to %d (trimmed while this "
-                            "instance could not read)",
-                            name,
-                            feed.store.last_seq + 1,
-                            record.seq - 1,
-                        )
-                        await self._resync(name, force=True)
-                        break
-                    self.host.deliver(name, [feed.follow(record)])
-                    self._note_lag(record.stamp)
+                await self._follow(name, records)
 
-    def _note_lag(self, stamp: str) -> None:
-        with contextlib.suppress(ValueError):
-            self.read_lag_ms = round((time.time() - p.parse_timestamp(stamp).timestamp()) * 1000, 1)
+    async def _follow(self, name: str, records: list[Record]) -> None:
+        """Deliver what was read of ``name``, in one batch, up to a loss of history."""
+        feed = self.host.feeds[name]
+        last, epoch = feed.store.last_seq, feed.store.epoch
+        fresh: list[Record] = []
+        lost: bool | None = None  # None: nothing lost; False: a new epoch; True: a gap
+        for record in records:
+            if record.epoch != epoch:
+                lost = False  # Redis was wiped and began a new history
+                break
+            if record.seq <= last:
+                continue  # read twice around a resync
+            if record.seq != last + 1:
+                log.warning(
+                    "%s feed: Redis no longer holds seq %d to %d (trimmed while this "
+                    "instance could not read)",
+                    name,
+                    last + 1,
+                    record.seq - 1,
+                )
+                lost = True
+                break
+            fresh.append(record)
+            last = record.seq
+        if fresh:
+            self.host.deliver(name, feed.keep(fresh))
+            with contextlib.suppress(ValueError):
+                sent = p.parse_timestamp(fresh[-1].stamp).timestamp()
+                self.read_lag_ms = round((time.time() - sent) * 1000, 1)
+        if lost is not None:
+            await self._resync(name, force=lost)
 
     # -- state -------------------------------------------------------------------------
 
     async def _load(self, name: str) -> bool:
         """Mirror ``name``'s shared state; ``True`` if its epoch changed."""
         feed = self.host.feeds[name]
-        state = await self.shared.open(name, _tours(feed), new_epoch())
+        state = await self.shared.open(name, feed.tours, new_epoch())
         changed = state.epoch != feed.store.epoch
         mirror = MemoryStore(state.seats, history=self.shared.history, epoch=state.epoch)
         feed.store = mirror
@@ -334,7 +348,3 @@ class Replica:
                 for name, role in self.roles.items()
             },
         }
-
-
-def _term(token: str) -> str:
-    return token.rsplit(":", 1)[-1]

@@ -39,7 +39,7 @@ def sqlite_path(url: str) -> Path:
 
 
 def open_local(url: str, feed: str, *, history: int) -> Store:
-    """The store of ``feed`` in this process: in memory or in a SQLite file."""
+    """``feed``'s store here: a SQLite file, or memory (with Redis: the replica's mirror)."""
     if store_kind(url) == "sqlite":
         return SqliteStore(sqlite_path(url), feed, history=history)
     return MemoryStore(history=history)
